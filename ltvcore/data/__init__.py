@@ -1,0 +1,1 @@
+"""Input tables and the cohort arrays built from them."""

@@ -1,0 +1,99 @@
+"""The seed method: retention × ARPU, summed over a finite horizon.
+
+``LTV_H = Σ_{t<H} ARPU·R(t)`` with ``R`` the sBG fit, the rational fit, or their mean
+(``ensemble``, the default: one tends to under- and the other to over-estimate), and ARPU the
+moving average of revenue per active user. Observed days enter as observed. See
+:mod:`ltvcore.ltv` for the interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ltvcore.arpu import ArpuEstimate, estimate_arpu
+from ltvcore.data.cohorts import CohortData
+from ltvcore.ltv import CurveLTV, fit_interval, z_value
+from ltvcore.retention import RationalRetention, SBGRetention, activity_curve
+
+__all__ = ["CurveModel", "RETENTION_CHOICES"]
+
+RETENTION_CHOICES = ("ensemble", "sbg", "rational")
+
+ASSUMPTIONS = [
+    "Activity rate (active users / users at risk), made non-increasing by its running minimum, "
+    "stands in for retention.",
+    "sBG: each user's daily churn probability is constant and Beta-distributed across users.",
+    "Rational: retention follows d / (b·t^a + c) beyond the observed days.",
+    "ARPU per active user-day stays at its moving average over the last observed days.",
+    "Retention and ARPU are independent; cohorts of a group share one retention curve.",
+]
+
+
+class CurveModel:
+    """Retention × ARPU forecast for all groups at once.
+
+    Parameters
+    ----------
+    retention
+        ``"ensemble"`` (mean of sBG and rational), ``"sbg"`` or ``"rational"``.
+    arpu_window
+        Days in the ARPU moving average.
+    confidence
+        Interval level, e.g. 0.99.
+    """
+
+    name = "curve"
+
+    def __init__(self, retention: str = "ensemble", arpu_window: int = 7,
+                 confidence: float = 0.99) -> None:
+        self.retention = retention
+        self.arpu_window = arpu_window
+        self.confidence = confidence
+
+    def fit(self, data: CohortData) -> CurveModel:
+        if self.retention not in RETENTION_CHOICES:
+            raise ValueError(f"retention must be one of {', '.join(RETENTION_CHOICES)}")
+        self.data_ = data
+        self.activity_ = activity_curve(data.active, data.at_risk)
+        self.fits_ = {}
+        if self.retention in ("ensemble", "sbg"):
+            self.fits_["sbg"] = SBGRetention().fit(self.activity_)
+        if self.retention in ("ensemble", "rational"):
+            self.fits_["rational"] = RationalRetention().fit(self.activity_)
+        self.arpu_: ArpuEstimate = estimate_arpu(data, window=self.arpu_window)
+        return self
+
+    def predict(self, n_days: int) -> CurveLTV:
+        """Cumulative LTV and interval for days ``0 … n_days-1``."""
+        data, arpu = self.data_, self.arpu_
+        z = z_value(self.confidence)
+        width = data.revenue.shape[1]
+        observed = np.zeros((data.n_groups, n_days))
+        span = min(width, n_days)
+        observed[:, :span] = np.divide(data.revenue[:, :span], data.at_risk[:, :span],
+                                       out=np.zeros((data.n_groups, span)),
+                                       where=data.at_risk[:, :span] > 0)
+        users = data.groups["users"].to_numpy()
+        per_fit = [
+            fit_interval(observed, data.last_day, fit.predict(n_days), fit.jacobian(n_days),
+                         fit.cov_, arpu.arpu, arpu.se, arpu.user_sd, users, z)
+            for fit in self.fits_.values()
+        ]
+        if len(per_fit) == 1:
+            return per_fit[0]
+        return CurveLTV(
+            ltv=np.mean([f.ltv for f in per_fit], axis=0),
+            lower=np.minimum.reduce([f.lower for f in per_fit]),
+            upper=np.maximum.reduce([f.upper for f in per_fit]),
+        )
+
+    def params(self, g: int) -> dict:
+        models = {name: fit.params(g) for name, fit in self.fits_.items()}
+        models["arpu"] = self.arpu_.params(g)
+        models["curve"] = {"retention": self.retention, "arpu_window": self.arpu_window,
+                           "last_observed_day": int(self.data_.last_day[g])}
+        return models
+
+    @property
+    def assumptions(self) -> list[str]:
+        return list(ASSUMPTIONS)

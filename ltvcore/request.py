@@ -1,0 +1,84 @@
+"""A forecast request: the CLI's options and the HTTP API's fields, validated once.
+
+Pure Python (no numpy or pandas) so the API Lambdas can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+from ltvcore.errors import InputError
+
+__all__ = ["ForecastRequest", "MODELS", "RETENTIONS"]
+
+MODELS = ("curve",)
+RETENTIONS = ("ensemble", "sbg", "rational")
+MAX_HORIZON = 3650
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    """What determines a forecast's result (plus ``dataset``, which names its input)."""
+
+    by: tuple[str, ...] = ("campaign",)
+    as_of: str | None = None
+    observe_days: int = 7
+    horizons: tuple[int, ...] = (30, 90, 180, 365)
+    confidence: float = 0.99
+    model: str = "curve"
+    retention: str = "ensemble"
+    window_days: int | None = None
+    dataset: str | None = None
+    seed: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        by = tuple(self.by)
+        if not by or any(not isinstance(c, str) or not c.strip() for c in by):
+            raise InputError("must name at least one column, e.g. campaign", column="by")
+        if len(set(by)) != len(by):
+            raise InputError("names a column twice", column="by")
+        object.__setattr__(self, "by", by)
+        if self.as_of is not None:
+            try:
+                dt.date.fromisoformat(str(self.as_of))
+            except ValueError:
+                raise InputError(f"'{self.as_of}' is not a date YYYY-MM-DD", column="as_of") from None
+            object.__setattr__(self, "as_of", str(self.as_of))
+        _integer(self.observe_days, "observe_days", 1, 366)
+        horizons = tuple(self.horizons)
+        if not horizons:
+            raise InputError("must list at least one horizon", column="horizons")
+        for h in horizons:
+            _integer(h, "horizons", 1, MAX_HORIZON)
+        object.__setattr__(self, "horizons", tuple(sorted(set(int(h) for h in horizons))))
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) \
+                or not 0.5 <= float(self.confidence) < 1:
+            raise InputError(f"{self.confidence!r} must be a number in [0.5, 1), e.g. 0.99",
+                             column="confidence")
+        object.__setattr__(self, "confidence", float(self.confidence))
+        if self.model not in MODELS:
+            raise InputError(f"'{self.model}' is not a model (choose from {', '.join(MODELS)})",
+                             column="model")
+        if self.retention not in RETENTIONS:
+            raise InputError(f"'{self.retention}' is not a retention fit "
+                             f"(choose from {', '.join(RETENTIONS)})", column="retention")
+        if self.window_days is not None:
+            _integer(self.window_days, "window_days", 1, 100000)
+            if self.window_days < self.observe_days:
+                raise InputError("must be at least observe_days", column="window_days")
+        _integer(self.seed, "seed", 0, 2**32 - 1)
+
+    def normalised(self) -> dict:
+        """The fields that determine the result, in canonical form (for the run id)."""
+        data = asdict(self)
+        data["by"] = list(self.by)
+        data["horizons"] = list(self.horizons)
+        return data
+
+
+def _integer(value, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{value!r} is not a whole number", column=name)
+    if not low <= value <= high:
+        raise InputError(f"{value} is out of range [{low}, {high}]", column=name)
