@@ -23,6 +23,7 @@ demo: $(STAMP)
 		--spend $(SAMPLE)/spend.csv --out $(STORE)
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

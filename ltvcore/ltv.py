@@ -7,7 +7,13 @@ observed use the pooled observed revenue per user at risk; later days are projec
 * the fit's parameter uncertainty (dispersion-scaled covariance),
 * the ARPU standard error (retention and ARPU independent, as in the method), and
 * the spread of a group's *realised* mean around its expectation (few users, heavy-tailed
-  spending: a small campaign's realised LTV is noisy even if the model were exact).
+  spending: a small campaign's realised LTV is noisy even if the model were exact), and
+* extrapolation error: the projected part ``F`` (revenue after the last observed day) is
+  uncertain by a factor ``exp(±z·s)`` with ``s = extrapolation_sd · √ln((d+1)/(last+1))``,
+  growing with how far the horizon lies beyond the data. Parameter uncertainty alone ignores
+  that the retention law itself may be wrong past the observed days (a wear-out churn looks
+  like any other in week one); ``extrapolation_sd`` is calibrated on backtests (see
+  ``benchmarks/``) and recorded with every run.
 
 With two retention fits the interval is the union of both fits' intervals, so it always
 contains the disagreement between them: the ensemble is never more certain than either fit.
@@ -44,7 +50,8 @@ class CurveLTV:
 
 def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndarray,
                  jacobian: np.ndarray, cov: np.ndarray, arpu: np.ndarray, arpu_se: np.ndarray,
-                 user_sd: np.ndarray, users: np.ndarray, z: float) -> CurveLTV:
+                 user_sd: np.ndarray, users: np.ndarray, z: float,
+                 extrapolation_sd: float = 0.0) -> CurveLTV:
     """Cumulative LTV curve and interval for one retention fit.
 
     Parameters
@@ -78,8 +85,13 @@ def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndar
     var_realised = (user_sd[:, None] * np.maximum(scale, 1.0)) ** 2 / np.maximum(users, 1)[:, None]
 
     half = z * np.sqrt(var_projection + var_realised)
-    lower = np.maximum(ltv - half, 0.0)
-    upper = ltv + half
+    projected = np.maximum(ltv - observed_ltv, 0.0)
+    reach = np.log((day + 1.0) / (np.maximum(last_day, 0)[:, None] + 1.0))
+    spread = np.where(future, extrapolation_sd * np.sqrt(np.maximum(reach, 0.0)), 0.0)
+    below = projected * (1.0 - np.exp(-z * spread))
+    above = projected * np.expm1(z * spread)
+    lower = np.maximum(ltv - np.hypot(half, below), 0.0)
+    upper = ltv + np.hypot(half, above)
     # The true cumulative curve is non-decreasing, so a bound at day d also bounds later days
     # from below: running maxima keep both bands monotone without narrowing the upper one.
     return CurveLTV(ltv=ltv, lower=np.maximum.accumulate(lower, axis=1),

@@ -1,0 +1,132 @@
+"""The ``ltv`` command line (CONTRACT §3). Exit codes: 0 success, 2 bad input or usage, 1 other."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ltvcore.errors import InputError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2 (its default code)."""
+
+    def error(self, message: str) -> None:  # pragma: no cover - exercised through main
+        self.exit(2, f"ltv: error: {message}\n")
+
+
+def _csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of whole numbers") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ltvcore.request import MODELS, RETENTIONS
+
+    parser = _Parser(prog="ltv", description="Campaign LTV forecasts with honest intervals.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    fc = sub.add_parser("forecast", help="forecast LTV per group and horizon")
+    fc.add_argument("--events", required=True, help="events file (.csv or .parquet)")
+    fc.add_argument("--installs", help="installs file (.csv or .parquet)")
+    fc.add_argument("--spend", help="spend per campaign (.csv or .parquet); enables ROAS")
+    fc.add_argument("--by", type=_csv_list, default=["campaign"],
+                    help="group columns of installs, comma-separated (default campaign)")
+    fc.add_argument("--as-of", help="last date whose data may be used (YYYY-MM-DD)")
+    fc.add_argument("--observe-days", type=int, default=7,
+                    help="only cohorts with at least this many observed days feed the fit")
+    fc.add_argument("--horizons", type=_int_list, default=[30, 90, 180, 365])
+    fc.add_argument("--confidence", type=float, default=0.99)
+    fc.add_argument("--model", default="curve", choices=MODELS)
+    fc.add_argument("--retention", default="ensemble", choices=RETENTIONS)
+    fc.add_argument("--window-days", type=int, default=None,
+                    help="use only cohorts installed within this many days before as-of")
+    fc.add_argument("--out", "--store", dest="store", default=None,
+                    help="artifact store: a directory or s3://bucket/prefix "
+                         "(default $LTV_STORE or ./ltv-runs); the run goes to STORE/runs/<run_id>/")
+    fc.add_argument("--requested-by", default=None, help="who asked (recorded in the manifest)")
+    fc.add_argument("--quiet", action="store_true", help="print only the run directory")
+    fc.set_defaults(func=_forecast)
+
+    sm = sub.add_parser("sample", help="write synthetic sample data with known truth")
+    sm.add_argument("--out", required=True, help="directory for events/installs/spend/truth")
+    sm.add_argument("--seed", type=int, default=7)
+    sm.add_argument("--install-days", type=int, default=30)
+    sm.add_argument("--observed-days", type=int, default=30)
+    sm.add_argument("--campaigns", type=int, default=12)
+    sm.add_argument("--users-per-day", type=float, default=60.0)
+    sm.add_argument("--kind", choices=("game", "purchase"), default="game")
+    sm.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    sm.set_defaults(func=_sample)
+
+    from ltvcore.runs.cli import add_parsers as add_run_parsers
+
+    add_run_parsers(sub)
+    return parser
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from ltvcore.pipeline import forecast_to_store
+    from ltvcore.request import ForecastRequest
+
+    request = ForecastRequest(
+        by=tuple(args.by), as_of=args.as_of, observe_days=args.observe_days,
+        horizons=tuple(args.horizons), confidence=args.confidence, model=args.model,
+        retention=args.retention, window_days=args.window_days,
+    )
+    outcome = forecast_to_store(request, events=args.events, installs=args.installs,
+                                spend=args.spend, store=args.store, requested_by=args.requested_by)
+    if args.quiet:
+        print(outcome.location)
+        return 0
+    print(outcome.table())
+    for warning in outcome.warnings:
+        print(f"warning: {warning}")
+    state = "reused existing run" if outcome.reused else "new run"
+    print(f"\nrun {outcome.run_id} ({state}): {outcome.location}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from ltvcore.sample import write_sample
+
+    info = write_sample(args.out, seed=args.seed, install_days=args.install_days,
+                        observed_days=args.observed_days, n_campaigns=args.campaigns,
+                        users_per_day=args.users_per_day, kind=args.kind, fmt=args.format)
+    print(f"sample data ({info['users']} users, {info['events']} events, as-of {info['as_of']}) "
+          f"in {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors and --help: a code, not an exception, for callers
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"ltv: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ltv: interrupted; nothing was published", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
+        if os.environ.get("LTV_DEBUG"):
+            raise
+        print(f"ltv: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

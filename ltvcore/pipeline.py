@@ -1,0 +1,163 @@
+"""A forecast from inputs to a published run, as every entry point runs it.
+
+snapshot the inputs → derive the run id → reuse an existing run, or forecast → write the
+outputs and the report → manifest → commit to the store (manifest last). The stages are
+separate functions because the SageMaker pipeline runs them as separate jobs
+(:mod:`ltvcore.steps`); :func:`forecast_inputs_to_store` chains them in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ltvcore.forecast import (Inputs, cut_inputs, load_inputs, run_forecast, write_outputs,
+                              write_snapshot)
+from ltvcore.request import ForecastRequest
+from ltvcore.runs import ids, manifest
+from ltvcore.runs.store import ArtifactStore, open_store
+
+__all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
+           "publish", "stage"]
+
+RUN_INFO = "run.json"  # staging-only bookkeeping, removed before the manifest is built
+
+
+@dataclass
+class Staged:
+    """A run being assembled: its id, the resolved request and the as-of cut inputs."""
+
+    run_id: str
+    request: ForecastRequest
+    inputs: Inputs
+    input_digest: str
+    directory: Path
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    location: str
+    reused: bool
+    forecast: pd.DataFrame
+    warnings: list[str]
+
+    def table(self) -> str:
+        frame = self.forecast.copy()
+        for column in ("ltv", "ltv_lower", "ltv_upper", "spend"):
+            if column in frame:
+                frame[column] = frame[column].map(lambda v: f"{v:,.2f}")
+        for column in ("roas", "roas_lower", "roas_upper"):
+            if column in frame:
+                frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}x")
+        return frame.to_string(index=False)
+
+
+def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
+          snapshot: bool = True) -> Staged:
+    """Cut the inputs at as-of, write their snapshot and derive the run id."""
+    events, installs, as_of = cut_inputs(inputs, request)
+    request = dataclasses.replace(request, as_of=as_of)
+    frames = {"events": events, "installs": installs, "spend": inputs.spend}
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = write_snapshot({k: v for k, v in frames.items() if v is not None}, directory)
+    digest = ids.combine_digests({name: manifest.sha256_file(p) for name, p in paths.items()})
+    if not snapshot:
+        shutil.rmtree(directory / "inputs")
+    run_id = ids.run_id(request.normalised(), digest, manifest.code_version())
+    cut = Inputs(events=events, installs=installs, spend=inputs.spend, names=inputs.names)
+    return Staged(run_id=run_id, request=request, inputs=cut, input_digest=digest,
+                  directory=directory)
+
+
+def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1) -> dict:
+    """Forecast (one shard of the groups) and write the outputs into the staging directory."""
+    inputs = staged.inputs
+    if shard_count > 1:
+        inputs = _shard(inputs, staged.request, shard_index, shard_count)
+    result = run_forecast(inputs, staged.request)
+    write_outputs(result, staged.directory)
+    info = {"run_id": staged.run_id, "request": staged.request.normalised(),
+            "as_of": result.as_of, "input_digest": staged.input_digest,
+            "inputs": dict(staged.inputs.names), "warnings": result.warnings,
+            "timings": result.timings, "groups": int(result.forecast.drop_duplicates(
+                list(staged.request.by)).shape[0])}
+    (staged.directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
+    return info
+
+
+def _shard(inputs: Inputs, request: ForecastRequest, index: int, count: int) -> Inputs:
+    """Users of the groups whose stable hash falls in this shard."""
+    installs = inputs.installs
+    if installs is None:
+        return inputs
+    keys = installs[list(request.by)].astype(str).agg("\x1f".join, axis=1)
+    codes, uniques = pd.factorize(keys)
+    hashes = np.array([zlib.crc32(u.encode()) % count for u in uniques])
+    keep = hashes[codes] == index
+    kept_users = pd.Index(installs.loc[keep, "user_id"])
+    events = inputs.events[kept_users.get_indexer(inputs.events["user_id"]) >= 0]
+    return dataclasses.replace(inputs, installs=installs[keep].reset_index(drop=True),
+                               events=events.reset_index(drop=True))
+
+
+def publish(directory: Path, store=None, *, requested_by: str | None = None) -> tuple[str, str, bool]:
+    """Report, manifest (last) and commit; returns (run id, location, reused)."""
+    from ltvcore.report import write_report
+
+    info = json.loads((directory / RUN_INFO).read_text())
+    (directory / RUN_INFO).unlink()
+    target = store if isinstance(store, ArtifactStore) else open_store(store)
+    run_id = info["run_id"]
+    if target.exists(run_id):
+        return run_id, target.location(run_id), True
+    if not (directory / "report.html").exists():
+        write_report(directory, run_id=run_id)
+    content = manifest.build_manifest(
+        directory, run_id=run_id, request=info["request"], as_of=info["as_of"],
+        requested_by=requested_by, seed=info["request"].get("seed"), timings=info["timings"],
+        extra={"input_digest": info["input_digest"], "warnings": info["warnings"],
+               "inputs": info["inputs"]},
+    )
+    manifest.write_manifest(directory, content)
+    return run_id, target.commit(run_id, directory), False
+
+
+def forecast_to_store(request: ForecastRequest, *, events, installs=None, spend=None,
+                      store=None, requested_by: str | None = None) -> Outcome:
+    """Read the input files, then :func:`forecast_inputs_to_store`."""
+    return forecast_inputs_to_store(request, load_inputs(events, installs, spend), store=store,
+                                    requested_by=requested_by)
+
+
+def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=None,
+                             requested_by: str | None = None) -> Outcome:
+    """Forecast unless the same request on the same data already has a run; publish it."""
+    started = time.perf_counter()
+    target = open_store(store)
+    directory = Path(tempfile.mkdtemp(prefix="ltv-run-"))
+    try:
+        staged = stage(inputs, request, directory)
+        if target.exists(staged.run_id):
+            forecast = pd.read_csv(io.BytesIO(target.read_bytes(staged.run_id, "forecast.csv")))
+            return Outcome(run_id=staged.run_id, location=target.location(staged.run_id),
+                           reused=True, forecast=forecast, warnings=[])
+        info = compute(staged)
+        info["timings"]["total_s"] = time.perf_counter() - started
+        (directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
+        forecast = pd.read_csv(directory / "forecast.csv")
+        run_id, location, reused = publish(directory, target, requested_by=requested_by)
+        return Outcome(run_id=run_id, location=location, reused=reused, forecast=forecast,
+                       warnings=info["warnings"])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,65 @@
+"""The run's ``report.html``: a self-contained page of charts and tables for marketers.
+
+The page embeds plotly.js inline (no CDN, no network: it works offline and from an e-mail
+attachment) and its data as one JSON block. It shows the LTV curves with interval bands, ROAS
+against spend with the "promising" rule, a sortable forecast table, data-quality warnings, the
+fitted model parameters and the run's assumptions.
+
+The report is written while the run is staged, before ``manifest.json``; it never shows render
+time, so rendering the same artifacts twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ltvcore.report.data import MAIN_HORIZON, PROMISING_THRESHOLD, load_run
+from ltvcore.report.page import build_page
+
+__all__ = ["REPORT_FILE", "MAIN_HORIZON", "PROMISING_THRESHOLD", "render_report", "write_report"]
+
+REPORT_FILE = "report.html"
+
+
+def render_report(run_dir: Path, *, run_id: str | None = None) -> str:
+    """Render the report of the run in ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory holding ``forecast.csv``, ``curve.csv`` and ``params.json``;
+        ``manifest.json`` is read when present. ``params.json`` may also carry ``warnings``,
+        ``request``, ``as_of``, ``assumptions`` and ``run_id`` at its top level.
+    run_id
+        The run id to show, for a run still being staged (it overrides the manifest's).
+
+    Returns
+    -------
+    str
+        The complete HTML document.
+    """
+    return build_page(load_run(Path(run_dir), run_id=run_id))
+
+
+def write_report(run_dir: Path, *, run_id: str | None = None) -> Path:
+    """Render the report and write ``run_dir/report.html`` atomically; returns its path."""
+    run_dir = Path(run_dir)
+    page = render_report(run_dir, run_id=run_id)
+    target = run_dir / REPORT_FILE
+    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(page)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
