@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--format", choices=("csv", "parquet"), default="csv")
     sm.set_defaults(func=_sample)
 
+    rp = sub.add_parser("reproduce", help="re-run a run from its own artifacts and compare")
+    rp.add_argument("run", help="a run directory or s3://bucket/prefix/runs/<run_id>")
+    rp.set_defaults(func=_reproduce)
+
     from ltvcore.runs.cli import add_parsers as add_run_parsers
 
     add_run_parsers(sub)
@@ -94,6 +98,23 @@ def _forecast(args: argparse.Namespace) -> int:
     state = "reused existing run" if outcome.reused else "new run"
     print(f"\nrun {outcome.run_id} ({state}): {outcome.location}")
     return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ltvcore.reproduce import reproduce
+
+    result = reproduce(args.run)
+    for line in result.environment:
+        print(f"warning: {line}")
+    if result.identical:
+        print(f"identical: run {result.run_id} reproduced value for value")
+        return 0
+    print(f"different: run {result.run_id} did not reproduce")
+    for name, lines in result.differences.items():
+        print(f"  {name}:")
+        for line in lines:
+            print(f"    {line}")
+    return 1
 
 
 def _sample(args: argparse.Namespace) -> int:

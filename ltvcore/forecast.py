@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.data.io import read_events, read_installs, read_spend
@@ -220,10 +222,25 @@ def write_snapshot(frames: dict[str, pd.DataFrame], staging: Path) -> dict[str, 
 def write_outputs(result: ForecastResult, staging: Path) -> list[Path]:
     """``forecast.csv``, ``curve.csv`` and ``params.json`` into a staging directory."""
     staging.mkdir(parents=True, exist_ok=True)
-    result.forecast.to_csv(staging / "forecast.csv", index=False, float_format="%.6g")
-    result.curve.to_csv(staging / "curve.csv", index=False, float_format="%.6g")
+    write_csv(result.forecast, staging / "forecast.csv")
+    write_csv(result.curve, staging / "curve.csv")
     (staging / "params.json").write_text(json.dumps(result.params, indent=2, default=_json_default) + "\n")
     return [staging / "forecast.csv", staging / "curve.csv", staging / "params.json"]
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with money rounded to 1e-6 (rounding keeps cumulative columns non-decreasing).
+
+    pyarrow's writer is an order of magnitude faster than pandas' for the daily curve.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = np.round(out[column].to_numpy(), 6)
+        elif not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].astype(str)
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
 
 
 def _json_default(value):

@@ -24,14 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 __all__ = ["CurveLTV", "fit_interval", "z_value"]
 
 
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile: 2.576 for 0.99."""
-    return float(norm.ppf(0.5 + confidence / 2))
+    return float(ndtri(0.5 + confidence / 2))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from ltvcore.runs import ids, manifest
 from ltvcore.runs.store import ArtifactStore, open_store
 
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
-           "publish", "stage"]
+           "input_files_digest", "planned_run_id", "publish", "stage"]
 
 RUN_INFO = "run.json"  # staging-only bookkeeping, removed before the manifest is built
 
@@ -63,18 +63,48 @@ class Outcome:
         return frame.to_string(index=False)
 
 
+def input_files_digest(files: dict[str, str | Path | None]) -> str:
+    """Digest of the input files by role (events, installs, spend): what the run id rests on.
+
+    Hashing the files as given (not the parsed tables) lets the HTTP API name a run before any
+    data is parsed, with the same id the CLI derives.
+    """
+    return ids.combine_digests({role: manifest.sha256_file(path)
+                                for role, path in files.items() if path is not None})
+
+
+def planned_run_id(request: ForecastRequest, input_digest: str) -> str:
+    """The id a run of ``request`` on data with ``input_digest`` gets, before any work."""
+    return ids.run_id(request.normalised(), input_digest, manifest.code_version())
+
+
+def _existing(target: ArtifactStore, run_id: str) -> Outcome | None:
+    if not target.exists(run_id):
+        return None
+    forecast = pd.read_csv(io.BytesIO(target.read_bytes(run_id, "forecast.csv")))
+    return Outcome(run_id=run_id, location=target.location(run_id), reused=True,
+                   forecast=forecast, warnings=[])
+
+
 def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
-          snapshot: bool = True) -> Staged:
-    """Cut the inputs at as-of, write their snapshot and derive the run id."""
+          snapshot: bool = True, input_digest: str | None = None) -> Staged:
+    """Cut the inputs at as-of, write their snapshot and derive the run id.
+
+    ``input_digest`` identifies the input data (:func:`input_files_digest`); without it the
+    digest of the snapshot stands in.
+    """
     events, installs, as_of = cut_inputs(inputs, request)
-    request = dataclasses.replace(request, as_of=as_of)
+    original, request = request, dataclasses.replace(request, as_of=as_of)
     frames = {"events": events, "installs": installs, "spend": inputs.spend}
     directory.mkdir(parents=True, exist_ok=True)
     paths = write_snapshot({k: v for k, v in frames.items() if v is not None}, directory)
-    digest = ids.combine_digests({name: manifest.sha256_file(p) for name, p in paths.items()})
+    digest = input_digest or ids.combine_digests(
+        {name: manifest.sha256_file(p) for name, p in paths.items()})
     if not snapshot:
         shutil.rmtree(directory / "inputs")
-    run_id = ids.run_id(request.normalised(), digest, manifest.code_version())
+    # The id rests on the request as given (as-of unresolved when omitted): the data digest
+    # already pins what "latest" means, and the API must name the run before reading data.
+    run_id = planned_run_id(original, digest)
     cut = Inputs(events=events, installs=installs, spend=inputs.spend, names=inputs.names)
     return Staged(run_id=run_id, request=request, inputs=cut, input_digest=digest,
                   directory=directory)
@@ -85,13 +115,19 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1) -> di
     inputs = staged.inputs
     if shard_count > 1:
         inputs = _shard(inputs, staged.request, shard_index, shard_count)
-    result = run_forecast(inputs, staged.request)
-    write_outputs(result, staged.directory)
     info = {"run_id": staged.run_id, "request": staged.request.normalised(),
-            "as_of": result.as_of, "input_digest": staged.input_digest,
-            "inputs": dict(staged.inputs.names), "warnings": result.warnings,
-            "timings": result.timings, "groups": int(result.forecast.drop_duplicates(
-                list(staged.request.by)).shape[0])}
+            "as_of": staged.request.as_of, "input_digest": staged.input_digest,
+            "inputs": dict(staged.inputs.names), "warnings": [], "timings": {}, "groups": 0}
+    if inputs.installs is not None and inputs.installs.empty:
+        # A shard that drew no group: empty outputs, for the report step to merge.
+        for name in ("forecast.csv", "curve.csv"):
+            (staged.directory / name).write_bytes(b"")
+        (staged.directory / "params.json").write_text(json.dumps({"groups": []}))
+    else:
+        result = run_forecast(inputs, staged.request)
+        write_outputs(result, staged.directory)
+        info.update(warnings=result.warnings, timings=result.timings,
+                    groups=int(result.forecast.drop_duplicates(list(staged.request.by)).shape[0]))
     (staged.directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
     return info
 
@@ -136,22 +172,26 @@ def publish(directory: Path, store=None, *, requested_by: str | None = None) -> 
 def forecast_to_store(request: ForecastRequest, *, events, installs=None, spend=None,
                       store=None, requested_by: str | None = None) -> Outcome:
     """Read the input files, then :func:`forecast_inputs_to_store`."""
+    digest = input_files_digest({"events": events, "installs": installs, "spend": spend})
+    reused = _existing(open_store(store), planned_run_id(request, digest))
+    if reused is not None:
+        return reused
     return forecast_inputs_to_store(request, load_inputs(events, installs, spend), store=store,
-                                    requested_by=requested_by)
+                                    requested_by=requested_by, input_digest=digest)
 
 
 def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=None,
-                             requested_by: str | None = None) -> Outcome:
+                             requested_by: str | None = None,
+                             input_digest: str | None = None) -> Outcome:
     """Forecast unless the same request on the same data already has a run; publish it."""
     started = time.perf_counter()
     target = open_store(store)
     directory = Path(tempfile.mkdtemp(prefix="ltv-run-"))
     try:
-        staged = stage(inputs, request, directory)
-        if target.exists(staged.run_id):
-            forecast = pd.read_csv(io.BytesIO(target.read_bytes(staged.run_id, "forecast.csv")))
-            return Outcome(run_id=staged.run_id, location=target.location(staged.run_id),
-                           reused=True, forecast=forecast, warnings=[])
+        staged = stage(inputs, request, directory, input_digest=input_digest)
+        reused = _existing(target, staged.run_id)
+        if reused is not None:
+            return reused
         info = compute(staged)
         info["timings"]["total_s"] = time.perf_counter() - started
         (directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))

@@ -69,6 +69,25 @@ class ForecastRequest:
                 raise InputError("must be at least observe_days", column="window_days")
         _integer(self.seed, "seed", 0, 2**32 - 1)
 
+    @classmethod
+    def from_dict(cls, data: dict, *, ignore: tuple[str, ...] = ("requested_by", "notify")) -> ForecastRequest:
+        """Build from JSON-like fields (lists for ``by`` and ``horizons``); unknown fields are errors."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known - set(ignore))
+        if unknown:
+            raise InputError(f"unknown field (known: {', '.join(sorted(known))})", column=unknown[0])
+        fields = {k: v for k, v in data.items() if k in known}
+        for name in ("by", "horizons"):
+            value = fields.get(name)
+            if isinstance(value, str):
+                raise InputError("must be a list", column=name)
+            if value is not None:
+                try:
+                    fields[name] = tuple(value)
+                except TypeError:
+                    raise InputError("must be a list", column=name) from None
+        return cls(**fields)
+
     def normalised(self) -> dict:
         """The fields that determine the result, in canonical form (for the run id)."""
         data = asdict(self)

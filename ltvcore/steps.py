@@ -16,8 +16,8 @@ import pandas as pd
 
 from ltvcore.data.cohorts import attach_installs, cohort_table
 from ltvcore.errors import InputError
-from ltvcore.forecast import Inputs, load_inputs, write_snapshot
-from ltvcore.pipeline import RUN_INFO, compute, publish as publish_run, stage
+from ltvcore.forecast import Inputs, load_inputs, write_csv, write_snapshot
+from ltvcore.pipeline import RUN_INFO, compute, input_files_digest, publish as publish_run, stage
 from ltvcore.request import ForecastRequest
 
 __all__ = ["find_inputs", "forecast", "prepare", "publish", "report"]
@@ -73,12 +73,19 @@ def prepare(raw_dir: Path, out_dir: Path, *, as_of: str | None = None) -> dict:
 
 
 def forecast(request: dict, input_dir: Path, out_dir: Path, *, shard_index: int = 0,
-             shard_count: int = 1) -> dict:
-    """Forecast one shard of the groups into ``out_dir`` (outputs, snapshot, run info)."""
+             shard_count: int = 1, input_digest: str | None = None) -> dict:
+    """Forecast one shard of the groups into ``out_dir`` (outputs, snapshot, run info).
+
+    ``input_digest`` is the digest the run id was named with when the request was accepted
+    (e.g. by the API); by default it is that of the files in ``input_dir``.
+    """
     if not 0 <= shard_index < shard_count:
         raise InputError(f"shard {shard_index} is not in 0..{shard_count - 1}", column="shard_index")
-    parsed = ForecastRequest(**_request_fields(request))
-    staged = stage(_load(Path(input_dir)), parsed, Path(out_dir), snapshot=shard_index == 0)
+    parsed = ForecastRequest.from_dict(request)
+    files = find_inputs(Path(input_dir))
+    digest = input_digest or input_files_digest(files)
+    staged = stage(_load(Path(input_dir)), parsed, Path(out_dir), snapshot=shard_index == 0,
+                   input_digest=digest)
     info = compute(staged, shard_index=shard_index, shard_count=shard_count)
     return {"run_id": info["run_id"], "groups": info["groups"]}
 
@@ -96,9 +103,9 @@ def report(run_dirs: list[Path], out_dir: Path) -> dict:
         frames = [pd.read_csv(d / name, keep_default_na=False, na_values=[""])
                   for d in run_dirs if (d / name).stat().st_size]
         merged = pd.concat(frames, ignore_index=True).sort_values(order, kind="stable")
-        merged.to_csv(out_dir / name, index=False, float_format="%.6g")
+        write_csv(merged, out_dir / name)
     params = [json.loads((d / "params.json").read_text()) for d in run_dirs]
-    combined = dict(params[0])
+    combined = dict(max(params, key=len))
     combined["groups"] = sorted((g for p in params for g in p["groups"]),
                                 key=lambda g: [str(g["key"][c]) for c in by])
     combined["warnings"] = [w for p in params for w in p.get("warnings", [])]
@@ -120,16 +127,3 @@ def publish(run_dir: Path, store_uri: str, *, requested_by: str | None = None) -
     """Manifest last, then commit the run to the store."""
     run_id, location, reused = publish_run(Path(run_dir), store_uri, requested_by=requested_by)
     return {"run_id": run_id, "location": location, "reused": reused}
-
-
-def _request_fields(request: dict) -> dict:
-    known = set(ForecastRequest.__dataclass_fields__)
-    unknown = sorted(set(request) - known - {"requested_by", "notify"})
-    if unknown:
-        raise InputError(f"unknown request field (known: {', '.join(sorted(known))})",
-                         column=unknown[0])
-    fields = {k: v for k, v in request.items() if k in known}
-    for name in ("by", "horizons"):
-        if name in fields and isinstance(fields[name], list):
-            fields[name] = tuple(fields[name])
-    return fields

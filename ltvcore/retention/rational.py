@@ -17,7 +17,9 @@ from ltvcore.retention.activity import ActivityCurve
 __all__ = ["RationalRetention"]
 
 _EXPONENT_GRID = (0.2, 0.4, 0.7, 1.0, 1.5, 2.5)
-_LOG_BOUNDS = (-12.0, 12.0)
+# log d, log b, log a: wide enough for any retention curve, narrow enough that t**a stays finite.
+_LOWER = np.array([-12.0, -12.0, -7.0])
+_UPPER = np.array([5.0, 12.0, 3.0])
 
 
 def _curve(theta: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -62,24 +64,27 @@ class RationalRetention:
         damping = np.full(n_groups, 1e-3)
         converged = np.zeros(n_groups, dtype=bool)
         for _ in range(self.max_iter):
-            jac = _jacobian(theta, t)
-            resid = y - _curve(theta, t)
-            jtw = jac.transpose(0, 2, 1) * w[:, None, :]
+            act = np.flatnonzero(~converged)
+            if act.size == 0:
+                break
+            th, ya, wa = theta[act], y[act], w[act]
+            jac = _jacobian(th, t)
+            resid = ya - _curve(th, t)
+            jtw = jac.transpose(0, 2, 1) * wa[:, None, :]
             jtj = jtw @ jac
             grad = (jtw @ resid[..., None])[..., 0]
             diag = np.einsum("gii->gi", jtj)
-            system = jtj + damping[:, None, None] * (np.eye(3) * (diag[:, None, :] + 1e-12))
+            system = jtj + damping[act, None, None] * (np.eye(3) * (diag[:, None, :] + 1e-12))
             step = np.linalg.solve(system, grad[..., None])[..., 0]
-            candidate = np.clip(theta + step, *_LOG_BOUNDS)
-            sse_new = self._sse(candidate, y, w, t)
-            better = (sse_new <= sse) & ~converged
-            gain = np.where(better, sse - sse_new, 0.0)
-            theta = np.where(better[:, None], candidate, theta)
-            sse = np.where(better, sse_new, sse)
-            damping = np.where(better, np.maximum(damping / 5, 1e-12), damping * 5)
-            converged |= (better & (gain <= self.tol * np.maximum(sse, 1e-12))) | (damping > 1e10)
-            if converged.all():
-                break
+            candidate = np.clip(th + step, _LOWER, _UPPER)
+            sse_new = self._sse(candidate, ya, wa, t)
+            better = sse_new <= sse[act]
+            gain = np.where(better, sse[act] - sse_new, 0.0)
+            theta[act] = np.where(better[:, None], candidate, th)
+            sse[act] = np.where(better, sse_new, sse[act])
+            damping[act] = np.where(better, np.maximum(damping[act] / 5, 1e-12), damping[act] * 5)
+            converged[act] = (better & (gain <= self.tol * np.maximum(sse[act], 1e-12))) \
+                | (damping[act] > 1e10)
 
         jac = _jacobian(theta, t)
         jtj = (jac.transpose(0, 2, 1) * w[:, None, :]) @ jac
@@ -118,7 +123,7 @@ class RationalRetention:
             d = 1.0 / np.clip(intercept, 1e-6, None)
             b = np.clip(slope * d, 1e-6, None)
             theta = np.stack([np.log(d), np.log(b), np.full_like(d, np.log(a))], axis=1)
-            theta = np.clip(theta, *_LOG_BOUNDS)
+            theta = np.clip(theta, _LOWER, _UPPER)
             sse = RationalRetention._sse(theta, y, w, t)
             if best is None:
                 best, best_sse = theta, sse

@@ -96,21 +96,27 @@ class SBGRetention:
         damping = np.full(n_groups, 1e-3)
         ll = self._loglik(u, v, alive, lost, t)
         converged = np.zeros(n_groups, dtype=bool)
+        scale = np.maximum(1.0, n.sum(1))
         for _ in range(self.max_iter):
-            grad, hess = self._derivatives(u, v, alive, lost, t)
-            converged = np.abs(grad).max(axis=1) < self.tol * np.maximum(1.0, n.sum(1))
-            if converged.all():
+            # Work only on the groups still moving: most converge in a few steps.
+            act = np.flatnonzero(~converged)
+            if act.size == 0:
                 break
+            ua, va, al, lo = u[act], v[act], alive[act], lost[act]
+            grad, hess = self._derivatives(ua, va, al, lo, t)
+            done = np.abs(grad).max(axis=1) < self.tol * scale[act]
             # Levenberg–Marquardt on the negative Hessian keeps each step an ascent direction.
-            neg = -hess + damping[:, None, None] * np.eye(2)
+            neg = -hess + damping[act, None, None] * np.eye(2)
             step = np.linalg.solve(neg, grad[..., None])[..., 0]
-            u_new = np.clip(u + step[:, 0], *_LOG_BOUNDS)
-            v_new = np.clip(v + step[:, 1], *_LOG_BOUNDS)
-            ll_new = self._loglik(u_new, v_new, alive, lost, t)
-            better = (ll_new >= ll) & ~converged
-            u, v, ll = np.where(better, u_new, u), np.where(better, v_new, v), np.where(better, ll_new, ll)
-            damping = np.where(better, np.maximum(damping / 3, 1e-9), damping * 4)
-            converged |= (~better) & (damping > 1e12)
+            u_new = np.clip(ua + step[:, 0], *_LOG_BOUNDS)
+            v_new = np.clip(va + step[:, 1], *_LOG_BOUNDS)
+            ll_new = self._loglik(u_new, v_new, al, lo, t)
+            better = (ll_new >= ll[act]) & ~done
+            u[act] = np.where(better, u_new, ua)
+            v[act] = np.where(better, v_new, va)
+            ll[act] = np.where(better, ll_new, ll[act])
+            damping[act] = np.where(better, np.maximum(damping[act] / 3, 1e-9), damping[act] * 4)
+            converged[act] = done | (~better & (damping[act] > 1e12))
         grad, hess = self._derivatives(u, v, alive, lost, t)
         info = -hess + 1e-9 * np.eye(2)
         cov = np.linalg.inv(info)

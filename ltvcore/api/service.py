@@ -1,0 +1,200 @@
+"""What the HTTP routes do, without HTTP: submit a forecast, describe runs, hand out artifacts.
+
+Pure Python plus the store: no pandas or numpy (the API Lambda stays small). The run id is
+computed exactly as :func:`ltvcore.pipeline.planned_run_id` on
+:func:`ltvcore.pipeline.input_files_digest` does (a test holds them equal), before any
+data is parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ltvcore.api.launchers import Job, Launcher
+from ltvcore.errors import InputError
+from ltvcore.runs import ids
+from ltvcore.runs.manifest import code_version
+from ltvcore.runs.store import S3Store, parse_s3_uri, validate_run_id
+
+if TYPE_CHECKING:
+    from ltvcore.api.datasets import Datasets
+    from ltvcore.api.models import ForecastBody
+    from ltvcore.request import ForecastRequest
+    from ltvcore.runs.store import ArtifactStore
+
+__all__ = ["ARTIFACTS", "Accepted", "ForecastService", "RunNotFound", "planned_run_id"]
+
+ARTIFACTS = ("report.html", "forecast.csv", "curve.csv", "params.json", "manifest.json")
+"""The run files the API hands out (the input snapshot stays in the store)."""
+
+
+class RunNotFound(LookupError):
+    """No run (complete or in progress) with this id; HTTP 404."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    run_id: str
+    started: bool  # False: the run existed or was already being computed
+
+
+def planned_run_id(request: ForecastRequest, input_digest: str) -> str:
+    """:func:`ltvcore.pipeline.planned_run_id` without importing the pipeline (and pandas)."""
+    return ids.run_id(request.normalised(), input_digest, code_version())
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class ForecastService:
+    """Submissions (de-duplicated) and run descriptions over one store, dataset source and
+    launcher.
+
+    Parameters
+    ----------
+    store
+        Where runs live.
+    datasets
+        Where input datasets live.
+    launcher
+        Who computes (``LocalLauncher`` or ``StepFunctionsLauncher``).
+    link_seconds
+        Lifetime of pre-signed S3 links (S3 store only).
+    local
+        True under ``ltv serve``: the requester may be named by an ``X-Ltv-User`` header.
+    """
+
+    def __init__(self, *, store: ArtifactStore, datasets: Datasets, launcher: Launcher,
+                 link_seconds: int = 900, local: bool = True) -> None:
+        self.store = store
+        self.datasets = datasets
+        self.launcher = launcher
+        self.link_seconds = link_seconds
+        self.local = local
+        self._submit_lock = threading.Lock()
+
+    # -- submissions --------------------------------------------------------
+    def submit(self, body: ForecastBody, *, requested_by: str, run_url: Any) -> Accepted:
+        """Accept a forecast: validate, name the run, start it unless it exists or runs.
+
+        ``run_url(run_id)`` gives the run page's absolute URL (for the status marker and the
+        Slack message). The same request on the same data gives the same id and, while that
+        run is queued, running or done, no second computation: identical submissions are
+        serialised here, and the launcher (local pool or execution names) and the store's
+        manifest say whether one exists.
+        """
+        request = body.to_request()
+        dataset = self.datasets.get(body.dataset)
+        unknown = [c for c in request.by if dataset.by_columns is not None
+                   and c not in dataset.by_columns]
+        if unknown:
+            raise InputError(f"'{unknown[0]}' is not an installs column of dataset "
+                             f"'{dataset.name}' (available: {', '.join(dataset.by_columns)})",
+                             column="by")
+        digest = self.datasets.digest(dataset)
+        run_id = planned_run_id(request, digest)
+        job = Job(run_id=run_id, request=request, dataset=dataset.name, inputs=dataset.files,
+                  input_digest=digest, requested_by=requested_by, notify=tuple(body.notify),
+                  status_url=run_url(run_id), submitted=_now())
+        with self._submit_lock:
+            # known() before status(): a computation leaves the store final before it is
+            # forgotten, so "not known" then "not succeeded" means nothing is computing it.
+            if self.launcher.known(run_id):
+                return Accepted(run_id, started=False)
+            status = self.store.status(run_id)
+            if status is not None and status["status"] == "succeeded":
+                return Accepted(run_id, started=False)
+            self.launcher.start(job)
+        return Accepted(run_id, started=True)
+
+    # -- reading runs -------------------------------------------------------
+    def run(self, run_id: str, *, file_url: Any) -> dict[str, Any]:
+        """``{"run_id", "status", ...}`` for one run; ``RunNotFound`` when unknown.
+
+        ``file_url(run_id, name)`` gives the local download URL of an artifact; on an S3
+        store the links are pre-signed S3 URLs instead.
+        """
+        try:
+            validate_run_id(run_id)
+        except ValueError:
+            raise RunNotFound(run_id) from None
+        status = self.store.status(run_id)
+        if status is None:
+            raise RunNotFound(run_id)
+        return self._describe(status, file_url=file_url, links=True)
+
+    def runs(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Recent runs, newest first, with status, who asked and when."""
+        return [self._describe(entry, file_url=None, links=False)
+                for entry in self.store.list_runs(limit=limit)]
+
+    def _describe(self, status: Mapping[str, Any], *, file_url: Any, links: bool) -> dict[str, Any]:
+        detail = status.get("detail") if isinstance(status.get("detail"), Mapping) else {}
+        request = status.get("request") if isinstance(status.get("request"), Mapping) else {}
+        state = status["status"]
+        if state in ("incomplete", "invalid"):
+            # a folder without manifest or marker: a commit in progress or debris, not done
+            state = "running" if state == "incomplete" else "failed"
+        entry: dict[str, Any] = {
+            "run_id": status["run_id"],
+            "status": state,
+            "created": status.get("created"),
+            "requested_by": status.get("requested_by") or detail.get("requested_by"),
+            "dataset": request.get("dataset"),
+            "summary": status.get("summary", ""),
+            "request": dict(request) or None,
+        }
+        if status.get("as_of"):
+            entry["as_of"] = status["as_of"]
+        if state == "failed":
+            entry["error"] = (detail.get("error")
+                              or "The run failed without recording why; submit it again.")
+        if links and state == "succeeded":
+            entry["files"] = {name: self.link(status["run_id"], name, file_url)
+                              for name in ARTIFACTS}
+        return entry
+
+    # -- artifacts ----------------------------------------------------------
+    def link(self, run_id: str, name: str, file_url: Any) -> str:
+        """Where to download one artifact: a pre-signed URL (S3 store) or the local route."""
+        if isinstance(self.store, S3Store):
+            return self.presigned_url(run_id, name)
+        return file_url(run_id, name)
+
+    def presigned_url(self, run_id: str, name: str) -> str:
+        bucket, key = parse_s3_uri(f"{self.store.location(run_id)}/{name}")
+        disposition = "inline" if name.endswith(".html") else f'attachment; filename="{run_id}-{name}"'
+        return self.store.client.generate_presigned_url(
+            "get_object", ExpiresIn=self.link_seconds,
+            Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition})
+
+    def artifact(self, run_id: str, name: str) -> bytes:
+        """The bytes of one artifact of a complete run; ``RunNotFound`` otherwise."""
+        try:
+            validate_run_id(run_id)
+        except ValueError:
+            raise RunNotFound(run_id) from None
+        if name not in ARTIFACTS or not self.store.exists(run_id):
+            raise RunNotFound(f"{run_id}/{name}")
+        try:
+            return self.store.read_bytes(run_id, name)
+        except FileNotFoundError:
+            raise RunNotFound(f"{run_id}/{name}") from None
+
+    def dataset_choices(self) -> dict[str, dict[str, Any]]:
+        """For the form: each dataset's files and ``by`` choices (None: type freely)."""
+        choices: dict[str, dict[str, Any]] = {}
+        for name in self.datasets.names():
+            try:
+                found = self.datasets.get(name)
+            except InputError:
+                continue
+            choices[name] = {"files": sorted(os.path.basename(p) for p in found.files.values()),
+                             "by": list(found.by_columns) if found.by_columns is not None else None}
+        return choices

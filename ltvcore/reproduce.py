@@ -1,0 +1,113 @@
+"""``ltv reproduce RUN``: recompute a run from its own snapshot and request, compare every value.
+
+The run's ``inputs/`` snapshot and the request recorded in its manifest are all that is used,
+so a run stays reproducible after the warehouse changes. Outputs are compared file by file:
+tables cell by cell (exact), JSON value by value, other files byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ltvcore.forecast import load_inputs
+from ltvcore.pipeline import RUN_INFO, compute, stage
+from ltvcore.request import ForecastRequest
+from ltvcore.runs.manifest import environment_differences, read_manifest
+from ltvcore.runs.store import fetch_run
+
+__all__ = ["Comparison", "reproduce"]
+
+COMPARED = ("forecast.csv", "curve.csv", "params.json", "report.html")
+MAX_SHOWN = 5
+
+
+@dataclass
+class Comparison:
+    run_id: str
+    differences: dict[str, list[str]] = field(default_factory=dict)
+    environment: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+def reproduce(run: str, *, scratch: Path | None = None) -> Comparison:
+    """Re-run ``run`` (a run directory or ``s3://…/runs/<id>``) and compare its outputs."""
+    owned = scratch is None
+    scratch = Path(tempfile.mkdtemp(prefix="ltv-reproduce-")) if owned else Path(scratch)
+    try:
+        original = fetch_run(run, scratch / "original")
+        manifest = read_manifest(original / "manifest.json")
+        request = ForecastRequest.from_dict(manifest["request"])
+        snapshot = original / "inputs"
+        inputs = load_inputs(snapshot / "events.parquet",
+                             _optional(snapshot / "installs.parquet"),
+                             _optional(snapshot / "spend.parquet"))
+        inputs.names = dict(manifest.get("inputs") or inputs.names)
+        again = scratch / "again"
+        staged = stage(inputs, request, again, input_digest=manifest.get("input_digest"))
+        compute(staged)
+        (again / RUN_INFO).unlink()
+        from ltvcore.report import write_report
+
+        write_report(again, run_id=manifest["run_id"])
+        result = Comparison(run_id=manifest["run_id"], environment=environment_differences(manifest))
+        for name in COMPARED:
+            lines = _compare(original / name, again / name)
+            if lines:
+                result.differences[name] = lines
+        return result
+    finally:
+        if owned:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _optional(path: Path) -> Path | None:
+    return path if path.exists() else None
+
+
+def _compare(before: Path, after: Path) -> list[str]:
+    if not before.exists() or not after.exists():
+        return [f"{'missing in the run' if not before.exists() else 'not reproduced'}"]
+    if before.suffix == ".csv":
+        return _compare_tables(pd.read_csv(before, dtype=str, keep_default_na=False),
+                               pd.read_csv(after, dtype=str, keep_default_na=False))
+    if before.suffix == ".json":
+        return _compare_json(json.loads(before.read_text()), json.loads(after.read_text()))
+    return [] if before.read_bytes() == after.read_bytes() else ["contents differ"]
+
+
+def _compare_tables(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    if list(a.columns) != list(b.columns):
+        return [f"columns {list(a.columns)} became {list(b.columns)}"]
+    if len(a) != len(b):
+        return [f"{len(a)} rows became {len(b)}"]
+    diff = a.to_numpy() != b.to_numpy()
+    rows, cols = np.nonzero(diff)
+    lines = [f"row {r + 1}, {a.columns[c]}: {a.iat[r, c]} → {b.iat[r, c]}"
+             for r, c in zip(rows[:MAX_SHOWN], cols[:MAX_SHOWN])]
+    if len(rows) > MAX_SHOWN:
+        lines.append(f"… and {len(rows) - MAX_SHOWN} more cells")
+    return lines
+
+
+def _compare_json(a, b, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _compare_json(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return out[: MAX_SHOWN + 1]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += _compare_json(x, y, f"{path}[{i}]")
+        return out[: MAX_SHOWN + 1]
+    return [] if a == b else [f"{path}: {a!r} → {b!r}"]
