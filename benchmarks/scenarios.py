@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ltvcore import sample
@@ -27,6 +28,7 @@ class Case:
     inputs: Inputs
     truth: pd.DataFrame
     as_of: str
+    floor: pd.DataFrame
 
 
 def build(scenario: str, *, kind: str = "game", seed: int = 1, n_campaigns: int = 12,
@@ -45,5 +47,29 @@ def build(scenario: str, *, kind: str = "game", seed: int = 1, n_campaigns: int 
         events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
         installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
         spend=sim.spend, names={"events": "events", "installs": "installs"})
-    return Case(scenario=scenario, kind=kind, seed=seed, inputs=inputs,
-                truth=sample.truth(sim, horizons=HORIZONS), as_of=str(as_of.date()))
+    truth = sample.truth(sim, horizons=HORIZONS)
+    return Case(scenario=scenario, kind=kind, seed=seed, inputs=inputs, truth=truth,
+                as_of=str(as_of.date()), floor=noise_floor(sim, truth))
+
+
+def noise_floor(sim, truth: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose |ltv − truth| is the expected error of a perfect expected-value forecast."""
+    installs = sim.installs.set_index("user_id")
+    events = sim.events
+    age = (events["event_date"].to_numpy() - installs.loc[events["user_id"], "install_date"].to_numpy())
+    age = age.astype("timedelta64[D]").astype(int)
+    rows = []
+    users = installs.index
+    for h in HORIZONS:
+        keep = age < h
+        per_user = (events.loc[keep].groupby("user_id")["revenue"].sum()
+                    .reindex(users, fill_value=0.0))
+        stats = per_user.groupby(installs["campaign"]).agg(["std", "size"])
+        for campaign, row in stats.iterrows():
+            rows.append({"campaign": campaign, "horizon_days": h,
+                         "error": np.sqrt(2 / np.pi) * row["std"] / np.sqrt(row["size"])})
+    floor = pd.DataFrame(rows).merge(truth[["campaign", "horizon_days", "ltv"]],
+                                     on=["campaign", "horizon_days"])
+    return pd.DataFrame({"campaign": floor["campaign"], "horizon_days": floor["horizon_days"],
+                         "ltv": floor["ltv"] + floor["error"], "ltv_lower": np.nan,
+                         "ltv_upper": np.nan, "model": "noise floor"})

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.data.io import read_events, read_installs, read_spend
 from ltvcore.errors import InputError
-from ltvcore.models.curve import CurveModel
+from ltvcore.models import build_model
 from ltvcore.request import ForecastRequest
 
 __all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "run_forecast", "write_outputs",
@@ -116,7 +116,8 @@ def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
     data = _subset(data, fit_ok)
 
     start = time.perf_counter()
-    model = CurveModel(retention=request.retention, confidence=request.confidence).fit(data)
+    model = build_model(request.model, retention=request.retention,
+                        confidence=request.confidence, seed=request.seed).fit(data)
     n_days = max(request.horizons)
     curve = model.predict(n_days)
     timings["fit_s"] = time.perf_counter() - start
@@ -131,7 +132,7 @@ def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
     forecast["ltv"] = ltv.ravel()
     forecast["ltv_lower"] = lower.ravel()
     forecast["ltv_upper"] = upper.ravel()
-    forecast["model"] = request.model
+    forecast["model"] = model.name
     if inputs.spend is not None:
         forecast = _with_roas(forecast, inputs.spend, by, warnings)
 
@@ -143,7 +144,7 @@ def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
 
     for g in range(n_groups):
         label = _label(data.groups.iloc[g], by)
-        if model.arpu_.arpu[g] == 0 and data.revenue[g].sum() == 0:
+        if data.revenue[g].sum() == 0:
             warnings.append(f"{label}: no revenue observed; LTV is 0 until users pay")
         if data.active[g, 1:].sum() == 0:
             warnings.append(f"{label}: no activity after day 0; retention is 0")
@@ -159,6 +160,8 @@ def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
         "warnings": warnings,
         "assumptions": model.assumptions,
     }
+    if hasattr(model, "selection"):
+        params["model_selection"] = model.selection
     return ForecastResult(forecast=forecast, curve=daily, params=params, warnings=warnings,
                           as_of=as_of, timings=timings)
 

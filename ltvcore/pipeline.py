@@ -56,7 +56,7 @@ class Outcome:
         frame = self.forecast.copy()
         for column in ("ltv", "ltv_lower", "ltv_upper", "spend"):
             if column in frame:
-                frame[column] = frame[column].map(lambda v: f"{v:,.2f}")
+                frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
         for column in ("roas", "roas_lower", "roas_upper"):
             if column in frame:
                 frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}x")

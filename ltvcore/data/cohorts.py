@@ -15,7 +15,7 @@ import pandas as pd
 
 from ltvcore.errors import InputError
 
-__all__ = ["CohortData", "attach_installs", "build_cohorts", "cohort_table"]
+__all__ = ["CohortData", "attach_installs", "build_cohorts", "cohort_table", "truncate"]
 
 
 @dataclass(frozen=True)
@@ -187,3 +187,18 @@ def cohort_table(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray,
     table = table.merge(sizes, on=by + ["install_date"], how="left")
     observed = (as_of - table["install_date"].to_numpy().astype("datetime64[D]")).astype(int)
     return table[table["day"].to_numpy() <= observed].reset_index(drop=True)
+
+
+def truncate(data: CohortData, last: int) -> CohortData:
+    """The same cohorts as if observed only up to age ``last`` (for holdouts and calibration)."""
+    from dataclasses import replace
+
+    width = last + 1
+    keep = data.user_day <= last
+    return replace(
+        data, at_risk=data.at_risk[:, :width], active=data.active[:, :width],
+        payers=data.payers[:, :width], revenue=data.revenue[:, :width],
+        last_day=np.minimum(data.last_day, last), user_age=np.minimum(data.user_age, last),
+        user_index=data.user_index[keep], user_day=data.user_day[keep],
+        user_revenue=data.user_revenue[keep],
+    )

@@ -14,6 +14,7 @@ from ltvcore.arpu import ArpuEstimate, estimate_arpu
 from ltvcore.data.cohorts import CohortData
 from ltvcore.ltv import CurveLTV, fit_interval, z_value
 from ltvcore.retention import RationalRetention, SBGRetention, activity_curve
+from ltvcore.retention.geometric import GeometricRetention
 
 __all__ = ["CurveModel", "RETENTION_CHOICES"]
 
@@ -52,8 +53,6 @@ class CurveModel:
         Interval level, e.g. 0.99.
     """
 
-    name = "curve"
-
     def __init__(self, retention: str = "ensemble", arpu_window: int | None = None,
                  confidence: float = 0.99, extrapolation_sd: float = EXTRAPOLATION_SD) -> None:
         self.retention = retention
@@ -61,8 +60,13 @@ class CurveModel:
         self.confidence = confidence
         self.extrapolation_sd = extrapolation_sd
 
+    @property
+    def name(self) -> str:
+        # The old baseline is this method with a constant daily retention.
+        return "geometric" if self.retention == "geometric" else "curve"
+
     def fit(self, data: CohortData) -> CurveModel:
-        if self.retention not in RETENTION_CHOICES:
+        if self.retention not in RETENTION_CHOICES + ("geometric",):
             raise ValueError(f"retention must be one of {', '.join(RETENTION_CHOICES)}")
         self.data_ = data
         self.activity_ = activity_curve(data.active, data.at_risk)
@@ -71,6 +75,8 @@ class CurveModel:
             self.fits_["sbg"] = SBGRetention().fit(self.activity_)
         if self.retention in ("ensemble", "rational"):
             self.fits_["rational"] = RationalRetention().fit(self.activity_)
+        if self.retention == "geometric":
+            self.fits_["geometric"] = GeometricRetention().fit(self.activity_)
         self.arpu_: ArpuEstimate = estimate_arpu(data, window=self.arpu_window)
         return self
 
@@ -109,4 +115,8 @@ class CurveModel:
 
     @property
     def assumptions(self) -> list[str]:
+        if self.retention == "geometric":
+            return [ASSUMPTIONS[0], "Retention falls by a constant daily ratio r after day 1 "
+                    "(LTV = ARPU·(1 − r^H)/(1 − r), the old geometric-series metric).",
+                    *ASSUMPTIONS[3:]]
         return list(ASSUMPTIONS)

@@ -1,0 +1,86 @@
+"""``--model auto``: pick the model per request by a time-split holdout inside the observed data.
+
+Every candidate is fitted on the early part of each cohort's life (days ``0 … split``) and
+scored on how well it predicts the cumulative LTV each group has actually reached by its last
+observed day; the best score wins and is refitted on everything. Candidates, scores and the
+choice are recorded in ``params.json`` so the report can say which model was used and why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ltvcore.data.cohorts import CohortData, truncate
+
+__all__ = ["AutoModel"]
+
+
+def observed_ltv(data: CohortData) -> np.ndarray:
+    """Cumulative observed revenue per user at risk, by day: ``(G, D)``."""
+    daily = np.divide(data.revenue, data.at_risk, out=np.zeros_like(data.revenue),
+                      where=data.at_risk > 0)
+    return np.cumsum(daily, axis=1)
+
+
+class AutoModel:
+    """Chooses among ``candidates`` (model names for :func:`ltvcore.models.build_model`)."""
+
+    def __init__(self, candidates: tuple[str, ...] = ("curve", "geometric"),
+                 retention: str = "ensemble", confidence: float = 0.99, seed: int = 0) -> None:
+        self.candidates = candidates
+        self.retention = retention
+        self.confidence = confidence
+        self.seed = seed
+
+    def _build(self, name: str):
+        from ltvcore.models import build_model
+
+        return build_model(name, retention=self.retention, confidence=self.confidence, seed=self.seed)
+
+    def fit(self, data: CohortData) -> AutoModel:
+        last = data.last_day
+        self.split_day_ = max(2, int(np.median(last)) // 2)
+        early = truncate(data, self.split_day_)
+        target = observed_ltv(data)[np.arange(data.n_groups), last]
+        weight = data.groups["fit_users"].to_numpy().astype(float)
+        scorable = (last > self.split_day_) & (target > 0)
+        self.scores_ = {}
+        for name in self.candidates:
+            predicted = self._build(name).fit(early).predict(int(last.max()) + 1).ltv
+            guess = predicted[np.arange(data.n_groups), last]
+            if scorable.any():
+                ape = np.abs(guess - target)[scorable] / target[scorable]
+                self.scores_[name] = float(np.average(ape, weights=weight[scorable]) * 100)
+            else:
+                self.scores_[name] = float("nan")
+        finite = {k: v for k, v in self.scores_.items() if np.isfinite(v)}
+        self.choice_ = min(finite, key=finite.get) if finite else self.candidates[0]
+        self.model_ = self._build(self.choice_).fit(data)
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.model_.name
+
+    def predict(self, n_days: int):
+        return self.model_.predict(n_days)
+
+    def params(self, g: int) -> dict:
+        return self.model_.params(g)
+
+    @property
+    def selection(self) -> dict:
+        return {"method": "time-split holdout inside the observed data",
+                "fit_days": f"0..{self.split_day_}",
+                "scored_on": "cumulative LTV reached by each group's last observed day",
+                "score": "user-weighted mean absolute % error",
+                "scores": self.scores_, "choice": self.choice_,
+                "why": f"{self.choice_} had the lowest holdout error"
+                       + (f" ({self.scores_[self.choice_]:.1f}%)" if np.isfinite(self.scores_[self.choice_]) else
+                          " (no group had days after the split to score; first candidate kept)")}
+
+    @property
+    def assumptions(self) -> list[str]:
+        return [*self.model_.assumptions,
+                "auto: the model that best predicts the later observed days from the earlier "
+                "ones also extrapolates best beyond them."]
