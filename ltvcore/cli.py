@@ -68,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--format", choices=("csv", "parquet"), default="csv")
     sm.set_defaults(func=_sample)
 
+    bt = sub.add_parser("backtest", help="forecast as of past dates and score against what happened")
+    bt.add_argument("--events", required=True)
+    bt.add_argument("--installs")
+    bt.add_argument("--spend")
+    bt.add_argument("--by", type=_csv_list, default=["campaign"])
+    when = bt.add_mutually_exclusive_group()
+    when.add_argument("--as-of-dates", type=_csv_list, help="comma-separated as-of dates")
+    when.add_argument("--every", type=int, default=7,
+                      help="a rolling schedule: an as-of date every N days (default 7)")
+    bt.add_argument("--first", help="first as-of date of the rolling schedule")
+    bt.add_argument("--last", help="last as-of date of the rolling schedule")
+    bt.add_argument("--models", type=_csv_list, default=["curve", "geometric"],
+                    help=f"models to compare, comma-separated (from {', '.join(MODELS)})")
+    bt.add_argument("--observe-days", type=int, default=7)
+    bt.add_argument("--horizons", type=_int_list, default=[30, 90, 180, 365])
+    bt.add_argument("--confidence", type=float, default=0.99)
+    bt.add_argument("--retention", default="ensemble", choices=RETENTIONS)
+    bt.add_argument("--out", default="backtest", help="folder for backtest.csv and backtest.html")
+    bt.set_defaults(func=_backtest)
+
     rp = sub.add_parser("reproduce", help="re-run a run from its own artifacts and compare")
     rp.add_argument("run", help="a run directory or s3://bucket/prefix/runs/<run_id>")
     rp.set_defaults(func=_reproduce)
@@ -75,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ltvcore.runs.cli import add_parsers as add_run_parsers
 
     add_run_parsers(sub)
+    from ltvcore.serve import add_parser as add_serve_parser; add_serve_parser(sub)  # noqa: E702
     return parser
 
 
@@ -97,6 +118,43 @@ def _forecast(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     state = "reused existing run" if outcome.reused else "new run"
     print(f"\nrun {outcome.run_id} ({state}): {outcome.location}")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ltvcore.backtest import backtest, schedule, summarise, write_chart
+    from ltvcore.forecast import load_inputs
+    from ltvcore.request import MODELS, ForecastRequest
+
+    for model in args.models:
+        if model not in MODELS:
+            raise InputError(f"'{model}' is not a model (choose from {', '.join(MODELS)})",
+                             column="models")
+    request = ForecastRequest(by=tuple(args.by), observe_days=args.observe_days,
+                              horizons=tuple(args.horizons), confidence=args.confidence,
+                              retention=args.retention)
+    inputs = load_inputs(args.events, args.installs, args.spend)
+    dates = args.as_of_dates or schedule(inputs, every=args.every, first=args.first, last=args.last)
+    for date in dates:
+        ForecastRequest(as_of=date)  # one clear message for a malformed date
+    rows = backtest(inputs, request, as_of_dates=dates, models=args.models)
+    summary = summarise(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out / "backtest.csv", index=False)
+    summary.to_csv(out / "backtest_summary.csv", index=False)
+    write_chart(summary, out / "backtest.html")
+    shown = summary.copy()
+    for column in ("mape", "bias", "coverage", "width"):
+        shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}%")
+    shown["checkpoint"] = shown["checkpoint"].map({True: "yes", False: ""})
+    print(f"backtest over {len(dates)} as-of date(s): {dates[0]} … {dates[-1]}")
+    print(shown.to_string(index=False))
+    print(f"\nwrote {out / 'backtest.csv'}, {out / 'backtest_summary.csv'}, {out / 'backtest.html'}")
     return 0
 
 

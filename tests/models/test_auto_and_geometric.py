@@ -1,0 +1,60 @@
+"""--model geometric (the old baseline) and --model auto (holdout choice, recorded)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltvcore import sample
+from ltvcore.data.cohorts import truncate
+from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.models.auto import AutoModel
+from ltvcore.request import ForecastRequest
+from ltvcore.retention import activity_curve
+from ltvcore.retention.geometric import GeometricRetention
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    sim = sample.simulate(seed=6, install_days=10, n_campaigns=4, users_per_day=80)
+    as_of = sim.last_install + pd.Timedelta(days=13)
+    events, installs = sample.cut(sim, as_of)
+    return Inputs(events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
+                  installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
+                  spend=None, names={"events": "events.csv", "installs": "installs.csv"})
+
+
+def test_geometric_retention_recovers_a_constant_daily_ratio():
+    t = np.arange(30)
+    rate = np.r_[1.0, 0.4 * 0.93 ** t[:-1]]
+    fit = GeometricRetention().fit(activity_curve(rate[None, :] * 1000, np.full((1, 30), 1000.0)))
+    assert fit.ratio_[0] == pytest.approx(0.93, rel=1e-6)
+    assert fit.level_[0] == pytest.approx(0.4, rel=1e-6)
+    # The LTV sum is the truncated geometric series ARPU·R(1)·(1 − r^(H−1))/(1 − r).
+    assert fit.predict(366)[0, 1:].sum() == pytest.approx(0.4 * (1 - 0.93**365) / (1 - 0.93), rel=1e-9)
+
+
+def test_geometric_model_is_labelled_and_records_r(inputs):
+    result = run_forecast(inputs, ForecastRequest(model="geometric"))
+    assert set(result.forecast["model"]) == {"geometric"}
+    assert "r" in result.params["groups"][0]["models"]["geometric"]
+
+
+def test_auto_records_candidates_scores_and_choice(inputs):
+    result = run_forecast(inputs, ForecastRequest(model="auto"))
+    selection = result.params["model_selection"]
+    assert set(selection["scores"]) == {"curve", "geometric"}
+    assert selection["choice"] == min(selection["scores"], key=selection["scores"].get)
+    assert set(result.forecast["model"]) == {selection["choice"]}
+    assert selection["choice"] in selection["why"]
+
+
+def test_auto_holdout_scores_the_days_after_the_split(inputs):
+    from ltvcore.data.cohorts import attach_installs, build_cohorts
+    installs, user, age = attach_installs(inputs.events, inputs.installs)
+    data = build_cohorts(inputs.events, installs, user, age, by=["campaign"],
+                         as_of=inputs.events["event_date"].max(), observe_days=7, window_days=None)
+    model = AutoModel().fit(data)
+    assert model.split_day_ == int(np.median(data.last_day)) // 2
+    early = truncate(data, model.split_day_)
+    assert early.last_day.max() == model.split_day_
+    assert (early.user_day <= model.split_day_).all()
