@@ -37,7 +37,7 @@ def _reference_rows(case, request: ForecastRequest) -> pd.DataFrame:
 
 
 def evaluate(seeds=(11, 12, 13), kinds=("game", "purchase"),
-             models=("curve", "geometric", "auto")) -> pd.DataFrame:
+             models=("curve", "geometric", "calibrated", "auto")) -> pd.DataFrame:
     """One row per scenario × kind × model × seed × campaign × horizon."""
     frames = []
     for kind in kinds:

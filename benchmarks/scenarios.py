@@ -32,22 +32,35 @@ class Case:
 
 
 def build(scenario: str, *, kind: str = "game", seed: int = 1, n_campaigns: int = 12,
-          installs_per_campaign: float = 8400.0) -> Case:
+          installs_per_campaign: float = 8400.0, history_campaigns: int = 24) -> Case:
     """Simulate a scenario; each campaign gets about the same installs whatever the install span.
 
     Real campaigns buy thousands of installs; a few hundred users with heavy-tailed spending make
-    the realised LTV itself too noisy to judge a forecast by.
+    the realised LTV itself too noisy to judge a forecast by. ``history_campaigns`` campaigns
+    of the year before (other draws of the same generator, fully matured by as-of) ride along
+    in the data, as they would in a real warehouse: the calibrated model learns from them, the
+    others ignore them, and only this year's campaigns are scored.
     """
     install_days, observed = SCENARIOS[scenario]
     sim = sample.simulate(seed=seed, install_days=install_days, n_campaigns=n_campaigns,
                           users_per_day=installs_per_campaign / install_days, kind=kind)
     as_of = sim.last_install + pd.Timedelta(days=observed - 1)
     events, installs = sample.cut(sim, as_of)
+    if history_campaigns:
+        past = sample.simulate(seed=seed + 1000, start="2024-12-01", install_days=install_days,
+                               n_campaigns=history_campaigns,
+                               users_per_day=installs_per_campaign / install_days, kind=kind)
+        old_events, old_installs = sample.cut(past, as_of)
+        old_installs = old_installs.assign(user_id="h" + old_installs["user_id"],
+                                           campaign=old_installs["campaign"] + "_2025")
+        old_events = old_events.assign(user_id="h" + old_events["user_id"])
+        events = pd.concat([old_events, events], ignore_index=True)
+        installs = pd.concat([old_installs, installs], ignore_index=True)
     inputs = Inputs(
         events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
         installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
         spend=sim.spend, names={"events": "events", "installs": "installs"})
-    truth = sample.truth(sim, horizons=HORIZONS)
+    truth = sample.truth(sim, horizons=HORIZONS)  # this year's campaigns only
     return Case(scenario=scenario, kind=kind, seed=seed, inputs=inputs, truth=truth,
                 as_of=str(as_of.date()), floor=noise_floor(sim, truth))
 

@@ -116,8 +116,9 @@ def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
     data = _subset(data, fit_ok)
 
     start = time.perf_counter()
-    model = build_model(request.model, retention=request.retention,
-                        confidence=request.confidence, seed=request.seed).fit(data)
+    model = build_model(request.model, retention=request.retention, confidence=request.confidence,
+                        seed=request.seed, horizons=request.horizons).fit(data)
+    warnings.extend(getattr(model, "warnings_", []))
     n_days = max(request.horizons)
     curve = model.predict(n_days)
     timings["fit_s"] = time.perf_counter() - start

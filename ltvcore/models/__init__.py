@@ -13,7 +13,8 @@ __all__ = ["AUTO_CANDIDATES", "CurveModel", "build_model"]
 AUTO_CANDIDATES = ("curve", "geometric")
 
 
-def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0.99, seed: int = 0):
+def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
+                horizons: tuple[int, ...] = (30, 90, 180, 365)):
     """The estimator behind a ``--model`` name (heavy models imported only when asked for)."""
     if name == "curve":
         return CurveModel(retention=retention, confidence=confidence)
@@ -23,6 +24,10 @@ def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0
         from ltvcore.models.btyd import BTYDModel
 
         return BTYDModel(confidence=confidence, seed=seed)
+    if name == "calibrated":
+        from ltvcore.models.calibrated import CalibratedModel
+
+        return CalibratedModel(horizons=horizons, retention=retention, confidence=confidence)
     if name == "auto":
         from ltvcore.models.auto import AutoModel
 
