@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ltvcore.runs.cli import add_parsers as add_run_parsers
 
     add_run_parsers(sub)
+    from ltvcore.serve import add_parser as add_serve_parser; add_serve_parser(sub)  # noqa: E702
     return parser
 
 

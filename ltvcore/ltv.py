@@ -51,7 +51,7 @@ class CurveLTV:
 def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndarray,
                  jacobian: np.ndarray, cov: np.ndarray, arpu: np.ndarray, arpu_se: np.ndarray,
                  user_sd: np.ndarray, users: np.ndarray, z: float,
-                 extrapolation_sd: float = 0.0) -> CurveLTV:
+                 extrapolation_sd: float = 0.0, unobserved: np.ndarray | None = None) -> CurveLTV:
     """Cumulative LTV curve and interval for one retention fit.
 
     Parameters
@@ -64,6 +64,9 @@ def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndar
         Revenue per active user-day and its standard error ``(G,)``.
     user_sd, users
         Per-user standard deviation of observed revenue and the group's installed users.
+    unobserved
+        ``(G, D)`` share of the group's user-days ``0 … d`` not yet observed: only those can
+        still move the realised mean (default: all of them).
     """
     n_groups, n_days = rate.shape
     day = np.arange(n_days)[None, :]
@@ -83,6 +86,8 @@ def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndar
     observed_ltv = np.take_along_axis(ltv, np.clip(last_day, 0, n_days - 1)[:, None], axis=1)
     scale = np.divide(ltv, observed_ltv, out=np.ones_like(ltv), where=observed_ltv > 0)
     var_realised = (user_sd[:, None] * np.maximum(scale, 1.0)) ** 2 / np.maximum(users, 1)[:, None]
+    if unobserved is not None:
+        var_realised = var_realised * unobserved
 
     half = z * np.sqrt(var_projection + var_realised)
     projected = np.maximum(ltv - observed_ltv, 0.0)

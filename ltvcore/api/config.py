@@ -4,7 +4,7 @@
 |---|---|---|
 | ``LTV_STORE`` | artifact store: a directory or ``s3://bucket/prefix`` | ``ltv-runs`` |
 | ``LTV_DATA_DIR`` | datasets: a directory or the warehouse ``s3://bucket/prefix`` | ``data`` |
-| ``LTV_STATE_MACHINE_ARN`` | set: runs start as Step Functions executions; unset: local workers | — |
+| ``LTV_STATE_MACHINE_ARN`` | set: runs are Step Functions executions; unset: local workers | — |
 | ``LTV_LINK_SECONDS`` | lifetime of pre-signed artifact links (S3 store) | ``900`` |
 | ``LTV_WORKERS`` | local worker threads | ``2`` |
 """

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ltvcore.errors import InputError
@@ -49,10 +49,9 @@ class Job:
     notify: tuple[str, ...] = ()
     status_url: str = ""
     submitted: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def marker(self, **more: Any) -> dict[str, Any]:
-        """The ``detail`` of this run's status marker (what the run pages show before a manifest)."""
+        """The ``detail`` of the run's status marker (what run pages show before a manifest)."""
         return {"request": self.request.normalised(), "requested_by": self.requested_by,
                 "notify": list(self.notify), "status_url": self.status_url,
                 "submitted": self.submitted} | more
@@ -172,7 +171,7 @@ class LocalLauncher:
                 from ltvcore.pipeline import forecast_to_store as compute
             outcome = compute(job.request, events=job.inputs["events"],
                               installs=job.inputs.get("installs"), spend=job.inputs.get("spend"),
-                              store=self.store, requested_by=job.requested_by)
+                              store=self.store.uri, requested_by=job.requested_by)
             if outcome.run_id != job.run_id:
                 error = ("The dataset or the code changed between submission and computation "
                          f"(the result is run {outcome.run_id}); submit the form again.")

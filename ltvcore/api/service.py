@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,9 +44,29 @@ class Accepted:
     started: bool  # False: the run existed or was already being computed
 
 
+CODE_VERSION_SECONDS = 5.0
+_code_version_cache: tuple[float, str] | None = None
+_code_version_lock = threading.Lock()
+
+
+def _code_version() -> str:
+    """The code version, re-read at most every few seconds.
+
+    Outside a container it asks git (two subprocesses, several ms: most of a submission's
+    cost). The worker derives the id again when it runs; if the tree changed meanwhile the
+    run is marked failed with that reason, never mislabelled.
+    """
+    global _code_version_cache
+    with _code_version_lock:
+        now = time.monotonic()
+        if _code_version_cache is None or now - _code_version_cache[0] > CODE_VERSION_SECONDS:
+            _code_version_cache = (now, code_version())
+        return _code_version_cache[1]
+
+
 def planned_run_id(request: ForecastRequest, input_digest: str) -> str:
     """:func:`ltvcore.pipeline.planned_run_id` without importing the pipeline (and pandas)."""
-    return ids.run_id(request.normalised(), input_digest, code_version())
+    return ids.run_id(request.normalised(), input_digest, _code_version())
 
 
 def _now() -> str:
@@ -78,6 +99,7 @@ class ForecastService:
         self.link_seconds = link_seconds
         self.local = local
         self._submit_lock = threading.Lock()
+        self._signer: Any = None
 
     # -- submissions --------------------------------------------------------
     def submit(self, body: ForecastBody, *, requested_by: str, run_url: Any) -> Accepted:
@@ -167,10 +189,20 @@ class ForecastService:
             return self.presigned_url(run_id, name)
         return file_url(run_id, name)
 
+    def _presigner(self) -> Any:
+        """An S3 client signing with SigV4 (required for KMS-encrypted objects)."""
+        if self._signer is None:
+            import boto3
+            from botocore.config import Config
+
+            self._signer = boto3.client("s3", config=Config(signature_version="s3v4"))
+        return self._signer
+
     def presigned_url(self, run_id: str, name: str) -> str:
         bucket, key = parse_s3_uri(f"{self.store.location(run_id)}/{name}")
-        disposition = "inline" if name.endswith(".html") else f'attachment; filename="{run_id}-{name}"'
-        return self.store.client.generate_presigned_url(
+        disposition = ("inline" if name.endswith(".html")
+                       else f'attachment; filename="{run_id}-{name}"')
+        return self._presigner().generate_presigned_url(
             "get_object", ExpiresIn=self.link_seconds,
             Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition})
 
