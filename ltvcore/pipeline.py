@@ -25,6 +25,7 @@ from ltvcore.forecast import (Inputs, cut_inputs, load_inputs, run_forecast, wri
                               write_snapshot)
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
+from ltvcore.runs.naming import input_files_digest, planned_run_id
 from ltvcore.runs.store import ArtifactStore, open_store
 
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
@@ -61,21 +62,6 @@ class Outcome:
             if column in frame:
                 frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}x")
         return frame.to_string(index=False)
-
-
-def input_files_digest(files: dict[str, str | Path | None]) -> str:
-    """Digest of the input files by role (events, installs, spend): what the run id rests on.
-
-    Hashing the files as given (not the parsed tables) lets the HTTP API name a run before any
-    data is parsed, with the same id the CLI derives.
-    """
-    return ids.combine_digests({role: manifest.sha256_file(path)
-                                for role, path in files.items() if path is not None})
-
-
-def planned_run_id(request: ForecastRequest, input_digest: str) -> str:
-    """The id a run of ``request`` on data with ``input_digest`` gets, before any work."""
-    return ids.run_id(request.normalised(), input_digest, manifest.code_version())
 
 
 def _existing(target: ArtifactStore, run_id: str) -> Outcome | None:

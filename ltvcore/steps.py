@@ -17,7 +17,8 @@ import pandas as pd
 from ltvcore.data.cohorts import attach_installs, cohort_table
 from ltvcore.errors import InputError
 from ltvcore.forecast import Inputs, load_inputs, write_csv, write_snapshot
-from ltvcore.pipeline import RUN_INFO, compute, input_files_digest, publish as publish_run, stage
+from ltvcore.pipeline import RUN_INFO, compute, publish as publish_run, stage
+from ltvcore.runs.naming import input_files_digest
 from ltvcore.request import ForecastRequest
 
 __all__ = ["find_inputs", "forecast", "prepare", "publish", "report"]

@@ -48,7 +48,7 @@ class Datasets(Protocol):
         """The dataset ``name`` (``InputError`` on field ``dataset`` when there is none)."""
 
     def digest(self, dataset: Dataset) -> str:
-        """Digest of the dataset's files by role: what :func:`ltvcore.pipeline.input_files_digest`
+        """Digest of the dataset's files by role: what :func:`ltvcore.runs.naming.input_files_digest`
         gives for the same bytes."""
 
 

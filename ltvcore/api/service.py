@@ -1,8 +1,8 @@
 """What the HTTP routes do, without HTTP: submit a forecast, describe runs, hand out artifacts.
 
 Pure Python plus the store: no pandas or numpy (the API Lambda stays small). The run id is
-computed exactly as :func:`ltvcore.pipeline.planned_run_id` on
-:func:`ltvcore.pipeline.input_files_digest` does (a test holds them equal), before any
+computed by :func:`ltvcore.runs.naming.planned_run_id` on
+:func:`ltvcore.runs.naming.input_files_digest` does (a test holds them equal), before any
 data is parsed.
 """
 
@@ -11,21 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ltvcore.api.launchers import Job, Launcher
 from ltvcore.errors import InputError
-from ltvcore.runs import ids
-from ltvcore.runs.manifest import code_version
+from ltvcore.runs.naming import planned_run_id
 from ltvcore.runs.store import S3Store, parse_s3_uri, validate_run_id
 
 if TYPE_CHECKING:
     from ltvcore.api.datasets import Datasets
     from ltvcore.api.models import ForecastBody
-    from ltvcore.request import ForecastRequest
     from ltvcore.runs.store import ArtifactStore
 
 __all__ = ["ARTIFACTS", "Accepted", "ForecastService", "RunNotFound", "planned_run_id"]
@@ -42,31 +39,6 @@ class RunNotFound(LookupError):
 class Accepted:
     run_id: str
     started: bool  # False: the run existed or was already being computed
-
-
-CODE_VERSION_SECONDS = 5.0
-_code_version_cache: tuple[float, str] | None = None
-_code_version_lock = threading.Lock()
-
-
-def _code_version() -> str:
-    """The code version, re-read at most every few seconds.
-
-    Outside a container it asks git (two subprocesses, several ms: most of a submission's
-    cost). The worker derives the id again when it runs; if the tree changed meanwhile the
-    run is marked failed with that reason, never mislabelled.
-    """
-    global _code_version_cache
-    with _code_version_lock:
-        now = time.monotonic()
-        if _code_version_cache is None or now - _code_version_cache[0] > CODE_VERSION_SECONDS:
-            _code_version_cache = (now, code_version())
-        return _code_version_cache[1]
-
-
-def planned_run_id(request: ForecastRequest, input_digest: str) -> str:
-    """:func:`ltvcore.pipeline.planned_run_id` without importing the pipeline (and pandas)."""
-    return ids.run_id(request.normalised(), input_digest, _code_version())
 
 
 def _now() -> str:

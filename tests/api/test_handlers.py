@@ -215,7 +215,7 @@ def test_a_failed_run_says_why_in_plain_words_and_can_be_resubmitted(api) -> Non
 def test_same_request_same_run_id_as_the_cli_and_one_computation(api, data_dir, tmp_path,
                                                                   capsys) -> None:
     from ltvcore.cli import main
-    from ltvcore.pipeline import input_files_digest, planned_run_id
+    from ltvcore.runs.naming import input_files_digest, planned_run_id
     from ltvcore.steps import find_inputs
 
     body = {"dataset": "demo", "horizons": [90, 30]}
