@@ -32,5 +32,5 @@ def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0
         from ltvcore.models.auto import AutoModel
 
         return AutoModel(candidates=AUTO_CANDIDATES, retention=retention, confidence=confidence,
-                         seed=seed)
+                         seed=seed, horizons=horizons)
     raise ValueError(f"unknown model {name!r}")

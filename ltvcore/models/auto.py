@@ -1,9 +1,12 @@
-"""``--model auto``: pick the model per request by a time-split holdout inside the observed data.
+"""``--model auto``: pick the model per request, by the best evidence the data hold.
 
-Every candidate is fitted on the early part of each cohort's life (days ``0 … split``) and
-scored on how well it predicts the cumulative LTV each group has actually reached by its last
-observed day; the best score wins and is refitted on everything. Candidates, scores and the
-choice are recorded in ``params.json`` so the report can say which model was used and why.
+Without history, a time-split holdout inside the observed data: every candidate is fitted on
+the early part of each cohort's life (days ``0 … split``) and scored on how well it predicts the
+cumulative LTV each group has actually reached by its last observed day. With history (groups
+that have already reached the horizons), a backtest on them: the calibrated model's
+leave-one-group-out error against the curve model's on the same groups, at the longest
+calibrated horizon. The best score wins and is refitted on everything. Candidates, scores and
+the choice are recorded in ``params.json`` so the report can say which model was used and why.
 """
 
 from __future__ import annotations
@@ -26,16 +29,19 @@ class AutoModel:
     """Chooses among ``candidates`` (model names for :func:`ltvcore.models.build_model`)."""
 
     def __init__(self, candidates: tuple[str, ...] = ("curve", "geometric"),
-                 retention: str = "ensemble", confidence: float = 0.99, seed: int = 0) -> None:
+                 retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
+                 horizons: tuple[int, ...] = (30, 90, 180, 365)) -> None:
         self.candidates = candidates
         self.retention = retention
         self.confidence = confidence
         self.seed = seed
+        self.horizons = horizons
 
     def _build(self, name: str):
         from ltvcore.models import build_model
 
-        return build_model(name, retention=self.retention, confidence=self.confidence, seed=self.seed)
+        return build_model(name, retention=self.retention, confidence=self.confidence,
+                           seed=self.seed, horizons=self.horizons)
 
     def fit(self, data: CohortData) -> AutoModel:
         last = data.last_day
@@ -55,6 +61,19 @@ class AutoModel:
                 self.scores_[name] = float("nan")
         finite = {k: v for k, v in self.scores_.items() if np.isfinite(v)}
         self.choice_ = min(finite, key=finite.get) if finite else self.candidates[0]
+        self.evidence_ = "holdout"
+        self.backtest_ = None
+        calibrated = self._build("calibrated").fit(data)
+        if calibrated.calibration_:
+            longest = max(calibrated.calibration_)
+            info = calibrated.calibration_[longest]
+            self.backtest_ = {"horizon_days": longest, "groups": info["groups"],
+                              "calibrated_mape": info["loo_mape_calibrated"],
+                              "curve_mape": info["loo_mape_base"]}
+            if info["loo_mape_calibrated"] < info["loo_mape_base"]:
+                self.choice_, self.evidence_ = "calibrated", "backtest"
+                self.model_ = calibrated
+                return self
         self.model_ = self._build(self.choice_).fit(data)
         return self
 
@@ -70,11 +89,18 @@ class AutoModel:
 
     @property
     def selection(self) -> dict:
+        if self.evidence_ == "backtest":
+            b = self.backtest_
+            return {"method": "backtest on groups that have reached the horizon (leave-one-group-out)",
+                    "backtest": b, "holdout_scores": self.scores_, "choice": "calibrated",
+                    "why": f"on {b['groups']} matured groups at day {b['horizon_days']}, calibrated "
+                           f"missed by {b['calibrated_mape']:.1f}% against {b['curve_mape']:.1f}% "
+                           "for curve"}
         return {"method": "time-split holdout inside the observed data",
                 "fit_days": f"0..{self.split_day_}",
                 "scored_on": "cumulative LTV reached by each group's last observed day",
                 "score": "user-weighted mean absolute % error",
-                "scores": self.scores_, "choice": self.choice_,
+                "scores": self.scores_, "choice": self.choice_, "backtest": self.backtest_,
                 "why": f"{self.choice_} had the lowest holdout error"
                        + (f" ({self.scores_[self.choice_]:.1f}%)" if np.isfinite(self.scores_[self.choice_]) else
                           " (no group had days after the split to score; first candidate kept)")}

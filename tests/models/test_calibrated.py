@@ -49,3 +49,15 @@ def test_without_history_it_falls_back_to_curve_visibly():
     assert any("calibrated: only 0 group(s) have reached day 90" in w for w in calibrated.warnings)
     assert calibrated.params["model_selection"]["horizons"] == {}
     np.testing.assert_allclose(calibrated.forecast["ltv"], curve.forecast["ltv"])
+
+
+def test_auto_chooses_by_backtest_when_history_exists():
+    result = run_forecast(_inputs(12), ForecastRequest(model="auto", horizons=(30, 90, 180)))
+    selection = result.params["model_selection"]
+    backtest = selection["backtest"]
+    assert backtest["horizon_days"] == 180 and backtest["groups"] >= 8
+    if backtest["calibrated_mape"] < backtest["curve_mape"]:
+        assert selection["choice"] == "calibrated" and "backtest" in selection["method"]
+    else:
+        assert selection["choice"] in ("curve", "geometric") and "holdout" in selection["method"]
+    assert set(result.forecast["model"]) == {selection["choice"]}
