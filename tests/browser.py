@@ -138,8 +138,11 @@ class Browser:
             time.sleep(0.1)
         raise TimeoutError(f"{expression} (last error: {last_error})")
 
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"])
+    def screenshot(self, clip: dict[str, float] | None = None) -> bytes:
+        params: dict[str, Any] = {"format": "png"}
+        if clip:
+            params |= {"clip": clip, "captureBeyondViewport": True}
+        return base64.b64decode(self.send("Page.captureScreenshot", params)["data"])
 
     def problems(self, *, allowed_hosts: tuple[str, ...] = ()) -> list[str]:
         """Console errors, uncaught exceptions, error log entries and requests off the allowed

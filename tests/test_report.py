@@ -7,18 +7,13 @@ They skip only when Chromium is absent; ``scripts/ensure-chromium.sh`` installs 
 
 from __future__ import annotations
 
-import base64
-import fcntl
 import html
 import json
 import math
 import os
 import re
-import select
 import shutil
 import struct
-import subprocess
-import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -27,6 +22,7 @@ import pandas as pd
 import pytest
 
 from ltvcore.report import render_report, write_report
+from tests.browser import CHROMIUM, Browser
 
 HORIZONS = (30, 90, 180, 365)
 EVIL = '<script>alert("x")</script>&\'"<a href="https://evil.example">x</a>'
@@ -234,160 +230,11 @@ def test_missing_column_is_a_clear_error(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # headless Chromium over the DevTools protocol (pipe transport)
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
-                                        else None)
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="Chromium is not installed and could not be installed "
            "(run scripts/ensure-chromium.sh as root: apt-get install chromium)")
-
-# Flags this closed network needs: no background connections, no QUIC, no sandbox as root.
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe")
 WIDTH, HEIGHT = 1280, 2000
-
-
-class Browser:
-    """A headless Chromium driven over ``--remote-debugging-pipe``."""
-
-    def __init__(self, profile: Path, timeout: float = 30.0) -> None:
-        self.timeout = timeout
-        self.log_path = Path(f"{profile}.log")  # a file, so a chatty Chromium never blocks
-        self._log = self.log_path.open("wb")
-        to_chrome_r, self._to_chrome = os.pipe()
-        self._from_chrome, from_chrome_w = os.pipe()
-
-        def wire_fds() -> None:  # the protocol lives on fds 3 (commands in) and 4 (replies out)
-            high_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD_CLOEXEC, 10)
-            high_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD_CLOEXEC, 10)
-            os.dup2(high_r, 3)
-            os.dup2(high_w, 4)
-
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-             f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-            preexec_fn=wire_fds, close_fds=False)  # Python's own fds are non-inheritable
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-        self.session: str | None = None
-
-    def _read_message(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("Chromium did not answer in time")
-            ready, _, _ = select.select([self._from_chrome], [], [], left)
-            if ready:
-                chunk = os.read(self._from_chrome, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("Chromium closed the DevTools pipe: " + self.log_path
-                                       .read_text(errors="replace")[-2000:])
-                self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(raw)
-
-    def send(self, method: str, params: dict[str, Any] | None = None, *,
-             session: bool = True) -> dict[str, Any]:
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session and self.session:
-            message["sessionId"] = self.session
-        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + self.timeout
-        while True:
-            reply = self._read_message(deadline)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_event(self, method: str) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout
-        seen = 0
-        while True:
-            for event in self.events[seen:]:
-                if event.get("method") == method:
-                    return event
-            seen = len(self.events)
-            self.events.append(self._read_message(deadline))
-
-    def open(self, url: str) -> None:
-        targets = self.send("Target.getTargets", session=False)["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        self.session = self.send("Target.attachToTarget",
-                                 {"targetId": page["targetId"], "flatten": True},
-                                 session=False)["sessionId"]
-        for domain in ("Runtime", "Log", "Network", "Page"):
-            self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
-        self.send("Page.navigate", {"url": url})
-        self.wait_event("Page.loadEventFired")
-
-    def eval(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True})
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str) -> Any:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            value = self.eval(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise TimeoutError(expression)
-
-    def screenshot(self, clip: dict[str, float] | None = None) -> bytes:
-        params: dict[str, Any] = {"format": "png"}
-        if clip:
-            params |= {"clip": clip, "captureBeyondViewport": True}
-        return base64.b64decode(self.send("Page.captureScreenshot", params)["data"])
-
-    def problems(self) -> list[str]:
-        """Console errors, uncaught exceptions, error log entries and any non-local request."""
-        found = []
-        for event in self.events:
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append("console.error: " + " ".join(
-                    str(a.get("value", a.get("description"))) for a in params.get("args", [])))
-            elif method == "Runtime.exceptionThrown":
-                found.append("exception: " + json.dumps(params.get("exceptionDetails"))[:500])
-            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-                found.append("log: " + params["entry"].get("text", ""))
-            elif method == "Network.requestWillBeSent":
-                url = params["request"]["url"]
-                if not url.startswith(("file:", "data:", "blob:", "about:")):
-                    found.append("network request: " + url)
-        return found
-
-    def close(self) -> None:
-        try:
-            if self.proc.poll() is None:
-                self.send("Browser.close", session=False)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for fd in (self._to_chrome, self._from_chrome):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._log.close()
 
 
 def png_pixels(png: bytes) -> tuple[int, int, list[bytes]]:
@@ -452,7 +299,7 @@ def colour_stats(png: bytes, target: str) -> tuple[int, float, int]:
 
 
 def _load(url: str, profile: Path) -> Browser:
-    browser = Browser(profile)
+    browser = Browser(profile, width=WIDTH, height=HEIGHT)
     try:
         browser.open(url)
         state = browser.wait_for(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +16,7 @@ from ltvcore.api import ForecastService, LocalLauncher, create_app
 from ltvcore.api.datasets import LocalDatasets
 from ltvcore.runs.store import open_store
 from ltvcore.sample import write_sample
+from tests import browser as browser_module
 
 ACCOUNT = "123456789012"
 API_ID = "a1b2c3d4e5"
@@ -25,16 +24,6 @@ STAGE = "prod"
 ALICE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/MarketingAnalyst/alice@example.com"
 
 
-def _load_browser_module():
-    path = Path(__file__).resolve().parents[1] / "browser.py"
-    spec = importlib.util.spec_from_file_location("ltv_tests_browser", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-browser_module = _load_browser_module()
 
 
 @pytest.fixture(scope="session")
