@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from ltvcore import sample
 from ltvcore.forecast import Inputs, run_forecast

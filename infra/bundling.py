@@ -1,0 +1,82 @@
+"""Lambda code assets built on this machine, without Docker.
+
+A function's asset is its handler folder (``lambdas/<name>/``), the ``ltvcore`` package source
+and, unless turned off, the third-party packages of ``lambdas/requirements.txt`` installed by
+pip as Linux x86_64 wheels for the Lambda runtime's Python (``--platform manylinux2014_x86_64
+--only-binary=:all:``). The pip result is cached per requirements content under
+``build/lambda-deps/`` so one synth installs once for every function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+__all__ = ["LAMBDA_RUNTIME", "ROOT", "handler_code", "pip_command"]
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "lambdas" / "requirements.txt"
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+PYTHON_VERSION = "3.14"
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+def pip_command(target: Path, requirements: Path = REQUIREMENTS) -> list[str]:
+    """pip installing Linux wheels of ``requirements`` for the runtime into ``target``."""
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, "--only-binary=:all:", "--upgrade",
+            "--target", str(target), "-r", str(requirements)]
+
+
+def _dependencies(requirements: Path) -> Path:
+    digest = hashlib.sha256(requirements.read_bytes() + PYTHON_VERSION.encode()).hexdigest()[:16]
+    cache = ROOT / "build" / "lambda-deps" / digest
+    if not (cache / ".complete").is_file():
+        partial = cache.with_name(cache.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run(pip_command(partial, requirements), check=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        partial.rename(cache)
+        (cache / ".complete").touch()
+    return cache
+
+
+@jsii.implements(ILocalBundling)
+class LocalPythonBundling:
+    """Copies the handler and ltvcore (and the pip-installed dependencies) into the asset."""
+
+    def __init__(self, handler_dir: Path, *, with_dependencies: bool) -> None:
+        self.handler_dir = handler_dir
+        self.with_dependencies = with_dependencies
+
+    def try_bundle(self, output_dir: str, *, image, **_options) -> bool:  # noqa: ANN001 - jsii
+        output = Path(output_dir)
+        if self.with_dependencies:
+            shutil.copytree(_dependencies(REQUIREMENTS), output, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".complete", "__pycache__"))
+        shutil.copytree(ROOT / "ltvcore", output / "ltvcore", dirs_exist_ok=True, ignore=_IGNORE)
+        shutil.copytree(self.handler_dir, output, dirs_exist_ok=True, ignore=_IGNORE)
+        return True
+
+
+def handler_code(name: str, *, with_dependencies: bool) -> lambda_.Code:
+    """The code asset of ``lambdas/<name>/handler.py`` (hashed on its bundled output)."""
+    handler_dir = ROOT / "lambdas" / name
+    if not (handler_dir / "handler.py").is_file():
+        raise FileNotFoundError(f"{handler_dir}/handler.py does not exist")
+    return lambda_.Code.from_asset(
+        str(handler_dir),
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            image=LAMBDA_RUNTIME.bundling_image,
+            local=LocalPythonBundling(handler_dir, with_dependencies=with_dependencies),
+        ),
+    )

@@ -1,0 +1,111 @@
+"""cdk-nag's AwsSolutions rules on every synth, and every acknowledged finding, in one place.
+
+Each acknowledgement names one finding (for IAM4/IAM5 the exact policy or resource) on one
+construct, with the reason it is accepted. Any other finding fails the synth
+(``ValidationFailed``; details in ``cdk.out/validation-report.json``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+from infra.storage import Storage
+
+if TYPE_CHECKING:
+    from infra.stack import LtvForecastStack
+
+__all__ = ["acknowledge", "attach"]
+
+XRAY = "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) has no resource-level permissions"
+
+
+def attach(app: cdk.App) -> None:
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def acknowledge(stack: LtvForecastStack) -> None:
+    storage, pipelines, workflow = stack.storage, stack.pipelines, stack.workflow
+    notify, api = stack.notifications.notify, stack.api
+
+    def objects(prefix: str) -> str:
+        return _resource(stack, storage.arn(prefix))
+
+    role = pipelines.processing_role
+    _ack(role, objects(f"{Storage.RUNS}/*"),
+         "publish commits each new run under runs/<run_id>/ (never overwriting one)")
+    _ack(role, objects(f"{Storage.WAREHOUSE_RAW}/*"), "the daily prepare reads every dataset folder")
+    _ack(role, objects(f"{Storage.WAREHOUSE_PREPARED}/*"),
+         "prepare reads and writes every dataset's daily aggregates")
+    _ack(role, objects(f"{Storage.SCRATCH_RUNS}/*"), "pipeline intermediates of each run")
+    _ack(role, "IAM5[Resource::*]", "ecr:GetAuthorizationToken and cloudwatch:PutMetricData "
+         "(limited by a namespace condition) have no resource-level permissions")
+    _ack(role, _resource(stack, pipelines.job_logs_arn),
+         "SageMaker writes each job's log streams into this AWS-defined log group")
+    _ack(pipelines.pipeline_role, _resource(stack, pipelines.pipeline_jobs_arn),
+         "SageMaker names a pipeline's jobs pipelines-<execution>-<step>-<hash> at run time")
+
+    for function in (workflow.validate, workflow.callback, notify, api.handler):
+        _ack(function.role, "IAM5[Resource::*]", XRAY)
+    for function in (workflow.validate, notify, api.handler):
+        _ack(function.role, objects(f"{Storage.RUNS}/*"),
+             "reads any run: run ids are content digests known only at run time")
+        _ack(function.role, objects(f"{Storage.RUNS}/*/_status.json"),
+             "writes only the status marker (_status.json) of a run, whichever run it is")
+    _ack(workflow.validate.role, objects(f"{Storage.SCRATCH_RUNS}/*/request.json"),
+         "writes each run's request for the pipeline's forecast step")
+    _ack(notify.role, objects(f"{Storage.NOTIFICATIONS}/*"),
+         "records each run's notification outcome under notifications/<run_id>/")
+    _ack(api.handler.role, objects(f"{Storage.WAREHOUSE_PREPARED}/*"),
+         "reads any dataset's files to digest them (the run id rests on their bytes)")
+    _ack(api.handler.role, _resource(stack, api.executions_arn),
+         "describes this state machine's executions, each named by a run id")
+    _ack(workflow.callback.role, _resource(stack, pipelines.pipeline_jobs_arn),
+         "reads the failed step's job for its exit message")
+    _ack(workflow.callback.role, _resource(stack, pipelines.forecast_executions_arn),
+         "reads the executions of the forecast pipeline, whose ids SageMaker assigns")
+
+    machine_role = workflow.state_machine.role
+    _ack(machine_role, "IAM5[Resource::*]", "X-Ray tracing and CloudWatch Logs delivery "
+         "(logs:CreateLogDelivery and related) have no resource-level permissions")
+    for function in (workflow.validate, notify):
+        _ack(machine_role, _resource(stack, f"{function.function.function_arn}:*"),
+             "invokes its own Lambda function, any version (CDK's grant includes the qualifier)")
+    _ack(machine_role, _resource(stack, workflow.publish_jobs_arn),
+         "publish jobs are named ltv-publish-<uuid> at run time")
+
+    rest_api = api.api
+    _ack(rest_api, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+         "AmazonAPIGatewayPushToCloudWatchLogs]",
+         "the account-level role API Gateway needs to write execution logs; AWS documents this policy")
+    _ack(rest_api, "COG4", "authorisation is IAM (SigV4) by design, see infra/api.py: every user has "
+         "an IAM identity and it is recorded as the requester")
+    _ack(rest_api.deployment_stage, "APIG3", "internal API behind IAM authorisation and stage "
+         "throttling; a WAF web ACL would add cost without a threat it mitigates here")
+
+
+def _ack(scope: IConstruct, finding: str, reason: str) -> None:
+    cdk.Validations.of(scope).acknowledge(
+        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason))
+
+
+def _resource(stack: cdk.Stack, value: str) -> str:
+    """The IAM5 finding for a resource, written as cdk-nag writes it: intrinsics become
+    ``<AWS::Region>``, ``<LogicalId.Arn>``, … (whether the stack's region is known or not)."""
+    return f"IAM5[Resource::{_render(stack.resolve(value))}]"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    raise ValueError(f"cannot render {value!r} as cdk-nag does")

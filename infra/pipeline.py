@@ -1,0 +1,110 @@
+"""The SageMaker side: the processing image, the roles, and the two pipelines.
+
+The pipeline documents come from ``sagemaker_jobs.pipeline`` at synth time; the image, the
+role and the bucket are CloudFormation values, substituted into the document with ``Fn::Sub``
+when the stack deploys. The image is a CDK image asset built from ``sagemaker_jobs/Dockerfile``
+by ``cdk deploy`` (synthesising needs no Docker).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import ArnFormat, Fn, IgnoreMode, Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from infra.bundling import ROOT
+from infra.config import DeploymentConfig
+from infra.storage import Storage
+from sagemaker_jobs import pipeline as definitions
+
+__all__ = ["ProcessingPipelines"]
+
+# Docker build context: the repository root, reduced to what the image copies.
+IMAGE_CONTEXT = ["*", "!pyproject.toml", "!README.md", "!ltvcore", "!sagemaker_jobs",
+                 "**/__pycache__", "**/*.pyc"]
+_PLACEHOLDERS = {"image": "${ImageUri}", "role": "${ProcessingRoleArn}", "bucket": "${ArtifactBucket}"}
+
+
+class ProcessingPipelines(Construct):
+    """``forecast`` (per request) and ``daily`` (scheduled prepare) pipelines on one image."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig,
+                 storage: Storage, code_environment: dict[str, str]) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.config = config
+        self.image = ecr_assets.DockerImageAsset(
+            self, "Image", directory=str(ROOT), file="sagemaker_jobs/Dockerfile",
+            exclude=IMAGE_CONTEXT, ignore_mode=IgnoreMode.DOCKER,
+            platform=ecr_assets.Platform.LINUX_AMD64)
+        self.environment = {"LTV_CONTAINER_IMAGE": self.image.image_uri, **code_environment}
+
+        self.processing_role = iam.Role(
+            self, "ProcessingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="ltv-forecast processing jobs: read the warehouse, write scratch and runs")
+        self._grant_processing(storage)
+        self.pipeline_jobs_arn = stack.format_arn(service="sagemaker", resource="processing-job",
+                                                  resource_name="pipelines-*")
+        self.pipeline_role = iam.Role(
+            self, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="ltv-forecast SageMaker pipelines: start their processing jobs")
+        self.pipeline_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
+                     "sagemaker:StopProcessingJob", "sagemaker:AddTags"],
+            resources=[self.pipeline_jobs_arn]))
+        self.processing_role.grant_pass_role(self.pipeline_role)
+
+        settings = definitions.JobSettings(
+            image_uri=_PLACEHOLDERS["image"], role_arn=_PLACEHOLDERS["role"],
+            bucket=_PLACEHOLDERS["bucket"], instance_type=config.processingInstanceType,
+            volume_gb=config.processingVolumeGb,
+            max_runtime_seconds=config.processingMaxRuntimeMinutes * 60,
+            environment={"LTV_CONTAINER_IMAGE": _PLACEHOLDERS["image"], **code_environment})
+        self.forecast_definition = definitions.forecast_definition(
+            settings, shard_count=config.forecastShardCount, cache_days=config.stepCacheDays,
+            prepared_prefix=Storage.WAREHOUSE_PREPARED, scratch_runs=Storage.SCRATCH_RUNS)
+        self.daily_definition = definitions.daily_prepare_definition(
+            settings, raw_prefix=Storage.WAREHOUSE_RAW, prepared_prefix=Storage.WAREHOUSE_PREPARED)
+        values = {"ImageUri": self.image.image_uri, "ProcessingRoleArn": self.processing_role.role_arn,
+                  "ArtifactBucket": storage.bucket.bucket_name}
+        self.forecast = self._pipeline("Forecast", config.pipeline_name, self.forecast_definition,
+                                       values, "Per forecast request: prepare, forecast (sharded), report")
+        self.daily = self._pipeline("DailyPrepare", config.daily_pipeline_name, self.daily_definition,
+                                    values, "Daily: validate and aggregate every raw dataset")
+        self.forecast_arn = stack.format_arn(service="sagemaker", resource="pipeline",
+                                             resource_name=config.pipeline_name)
+        self.forecast_executions_arn = f"{self.forecast_arn}/execution/*"
+        self.daily_arn = stack.format_arn(service="sagemaker", resource="pipeline",
+                                          resource_name=config.daily_pipeline_name)
+
+    def _pipeline(self, construct_id: str, name: str, document: dict, values: dict[str, str],
+                  description: str) -> sagemaker.CfnPipeline:
+        body = Fn.sub(json.dumps(document, sort_keys=True), values)
+        pipeline = sagemaker.CfnPipeline(
+            self, construct_id, pipeline_name=name, pipeline_display_name=name,
+            pipeline_description=description, role_arn=self.pipeline_role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": body})
+        pipeline.node.add_dependency(self.pipeline_role)
+        return pipeline
+
+    def _grant_processing(self, storage: Storage) -> None:
+        role = self.processing_role
+        read = [f"{Storage.WAREHOUSE_RAW}/*", f"{Storage.WAREHOUSE_PREPARED}/*",
+                f"{Storage.SCRATCH_RUNS}/*"]
+        write = [f"{Storage.WAREHOUSE_PREPARED}/*", f"{Storage.SCRATCH_RUNS}/*", f"{Storage.RUNS}/*"]
+        storage.grant_runs(role, read=read, write=write)
+        self.image.repository.grant_pull(role)
+        self.job_logs_arn = Stack.of(self).format_arn(
+            service="logs", resource="log-group", resource_name="/aws/sagemaker/ProcessingJobs:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                     "logs:DescribeLogStreams"],
+            resources=[self.job_logs_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}))

@@ -1,0 +1,78 @@
+"""Tells the waiting workflow that its SageMaker pipeline execution ended.
+
+EventBridge sends every "SageMaker Model Building Pipeline Execution Status Change" of the
+forecast pipeline here. The state machine started the execution with its task token as the
+execution *description* (a description holds 3072 characters; a pipeline parameter only 1024,
+and task tokens may be longer), so the event itself carries the token back:
+Succeeded → ``SendTaskSuccess``; Failed/Stopped → ``SendTaskFailure`` with the failed step's
+own message (what the job wrote to ``/opt/ml/output/message``, e.g. which input row is bad).
+A token the workflow no longer waits for (it timed out or was stopped) is logged and dropped:
+raising would only make EventBridge retry in vain.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from aws_lambda_powertools import Logger, Tracer
+
+logger = Logger()
+tracer = Tracer()
+
+FINAL = {"Succeeded": None, "Failed": "PipelineFailed", "Stopped": "PipelineStopped"}
+MAX_CAUSE = 32768
+_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    detail = event.get("detail") or {}
+    status = detail.get("currentPipelineExecutionStatus")
+    execution_arn = detail.get("pipelineExecutionArn", "")
+    token = (detail.get("pipelineExecutionDescription") or "").strip()
+    if status not in FINAL or not token:
+        return {"action": "ignored", "status": status}
+    client = boto3.client("stepfunctions")
+    try:
+        if FINAL[status] is None:
+            client.send_task_success(taskToken=token, output=json.dumps(
+                {"pipeline_execution_arn": execution_arn, "status": status}))
+        else:
+            client.send_task_failure(taskToken=token, error=FINAL[status],
+                                     cause=failure_cause(execution_arn, status)[:MAX_CAUSE])
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code not in _GONE:
+            raise
+        logger.warning("the workflow no longer waits for this pipeline execution",
+                       extra={"pipeline_execution_arn": execution_arn, "reason": code})
+        return {"action": "dropped", "status": status, "reason": code}
+    logger.info("workflow told", extra={"pipeline_execution_arn": execution_arn, "status": status})
+    return {"action": "sent", "status": status}
+
+
+def failure_cause(execution_arn: str, status: str) -> str:
+    """The failed step and its job's own message, else the pipeline's failure reason."""
+    sagemaker = boto3.client("sagemaker")
+    reason = ""
+    try:
+        reason = sagemaker.describe_pipeline_execution(
+            PipelineExecutionArn=execution_arn).get("FailureReason") or ""
+        steps = sagemaker.list_pipeline_execution_steps(
+            PipelineExecutionArn=execution_arn)["PipelineExecutionSteps"]
+        for step in steps:
+            if step.get("StepStatus") != "Failed":
+                continue
+            message = step.get("FailureReason") or ""
+            job_arn = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn", "")
+            if job_arn:
+                job = sagemaker.describe_processing_job(ProcessingJobName=job_arn.rsplit("/", 1)[-1])
+                message = job.get("ExitMessage") or job.get("FailureReason") or message
+            return f"Step {step.get('StepName')} failed: {message}".strip()
+    except Exception as error:  # noqa: BLE001 - the callback must go out even without details
+        logger.warning("could not read the failure details", extra={"error": str(error)})
+    return reason or f"The SageMaker pipeline execution {status.lower()} ({execution_arn})."

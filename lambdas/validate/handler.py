@@ -1,0 +1,85 @@
+"""First state of the forecast workflow: check the execution input, mark the run running.
+
+The input is what ``ltvcore.api.launchers.StepFunctionsLauncher`` starts an execution with
+(``run_id``, ``request``, ``dataset``, ``input_digest``, ``requested_by``, ``notify``,
+``status_url``, ``submitted``). The request is validated again (an execution can be started
+from anywhere) and the execution name must be the run id that the request, the data digest
+and this deployment's code version give: the run that gets published carries that id.
+Writes ``request.json`` for the pipeline's forecast step and returns the pipeline parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltvcore.errors import InputError
+from ltvcore.request import ForecastRequest
+from ltvcore.runs import ids
+from ltvcore.runs.manifest import code_version
+from ltvcore.runs.store import open_store, parse_s3_uri
+
+logger = Logger()
+tracer = Tracer()
+
+LATEST = "latest"  # the pipeline's AsOf value for "the last date in the data"
+_DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    store: str = Field(alias="LTV_STORE")
+    scratch_runs: str = Field(alias="LTV_SCRATCH_RUNS")  # s3://bucket/scratch/runs
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.model_validate(dict(os.environ))
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    data = event.get("input")
+    if not isinstance(data, dict):
+        raise InputError("the execution input must be a JSON object")
+    request = ForecastRequest.from_dict(dict(data.get("request") or {}))
+    dataset = str(request.dataset or data.get("dataset") or "")
+    if not _DATASET.fullmatch(dataset):
+        raise InputError(f"'{dataset[:80]}' is not a dataset name", column="dataset")
+    digest = str(data.get("input_digest") or "")
+    if not _DIGEST.fullmatch(digest):
+        raise InputError("must be the sha256 digest of the dataset's files", column="input_digest")
+    run_id = ids.run_id(request.normalised(), digest, code_version())
+    if event.get("execution_name") != run_id or data.get("run_id", run_id) != run_id:
+        raise InputError(f"the execution must be named by the run id {run_id} (request, data "
+                         f"digest and code version {code_version()}): submit through POST /forecasts",
+                         column="run_id")
+    result = {
+        "run_id": run_id,
+        "request": request.normalised(),
+        "dataset": dataset,
+        "as_of": request.as_of or LATEST,
+        "input_digest": digest,
+        "requested_by": str(data.get("requested_by") or "unknown"),
+        "notify": [str(name) for name in data.get("notify") or []],
+        "status_url": str(data.get("status_url") or ""),
+        "submitted": str(data.get("submitted") or ""),
+    }
+    marker = {key: result[key] for key in ("request", "requested_by", "notify", "status_url", "submitted")}
+    open_store(settings().store).mark(run_id, "running", marker)
+    bucket, prefix = parse_s3_uri(settings().scratch_runs)
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{run_id}/request.json",
+                                  Body=json.dumps(result["request"], sort_keys=True).encode(),
+                                  ContentType="application/json")
+    logger.info("run accepted", extra={"run_id": run_id, "dataset": dataset})
+    return result

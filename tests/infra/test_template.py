@@ -1,0 +1,323 @@
+"""The synthesised template meets issue 4's requirements (one synth for the whole module)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.config import DEFAULTS
+from tests.infra.support import flatten, resources, synth
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    stack, template = synth(tmp_path_factory.mktemp("cdk"))
+    return stack, template, template.to_json()
+
+
+@pytest.fixture(scope="module")
+def template(built):
+    return built[1]
+
+
+@pytest.fixture(scope="module")
+def doc(built):
+    return built[2]
+
+
+def _definition(doc) -> dict:
+    machine = next(iter(resources(doc, "AWS::StepFunctions::StateMachine").values()))
+    return json.loads(flatten(machine["Properties"]["DefinitionString"]))
+
+
+def _function(doc, fragment: str) -> dict:
+    matches = [r for key, r in resources(doc, "AWS::Lambda::Function").items() if fragment in key]
+    assert len(matches) == 1, fragment
+    return matches[0]["Properties"]
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def test_artifact_bucket_is_versioned_encrypted_private_and_logged(template, doc):
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "LoggingConfiguration": {"DestinationBucketName": Match.any_value(),
+                                 "LogFilePrefix": "artifacts/"},
+    })
+    buckets = resources(doc, "AWS::S3::Bucket")
+    assert len(buckets) == 2  # the artifact bucket and its separate access-log bucket
+    for bucket in buckets.values():
+        assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_every_bucket_requires_tls(doc):
+    policies = resources(doc, "AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_lifecycle_expires_scratch_only_never_runs(doc):
+    artifacts = next(b for b in resources(doc, "AWS::S3::Bucket").values()
+                     if "VersioningConfiguration" in b["Properties"])
+    rules = artifacts["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if "ExpirationInDays" in r]
+    assert [r["Prefix"] for r in expiring] == ["scratch/runs/"]
+    assert expiring[0]["ExpirationInDays"] == DEFAULTS["scratchExpirationDays"]
+    assert all(r["Prefix"] not in ("", "runs/") and not r["Prefix"].startswith("runs") for r in rules)
+    assert "ObjectLockEnabled" not in artifacts["Properties"]  # the default: no Object Lock
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+def test_state_machine_order_and_task_types(doc):
+    definition = _definition(doc)
+    states = definition["States"]
+    order, name = [], definition["StartAt"]
+    while name:
+        order.append(name)
+        name = states[name].get("Next")
+    assert order == ["Start", "Validate", "RunPipeline", "Publish", "NotifySuccess", "Done", "Succeeded"]
+    run = states["RunPipeline"]
+    assert run["Resource"].endswith(":states:::aws-sdk:sagemaker:startPipelineExecution.waitForTaskToken")
+    assert run["Parameters"]["PipelineExecutionDescription.$"] == "$$.Task.Token"
+    assert run["TimeoutSeconds"] == DEFAULTS["pipelineTimeoutMinutes"] * 60
+    names = [p["Name"] for p in run["Parameters"]["PipelineParameters"]]
+    assert names == ["RunKey", "Dataset", "AsOf", "InputDigest"]
+    assert states["Publish"]["Resource"].endswith(":states:::sagemaker:createProcessingJob.sync")
+    assert states["Publish"]["Parameters"]["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3", "-m", "sagemaker_jobs.publish"]
+    assert states["Publish"]["Parameters"]["Environment"]["LTV_RUN_ID.$"] == "$.validated.run_id"
+
+
+def test_every_failure_path_ends_in_the_failure_notification(doc):
+    states = _definition(doc)["States"]
+    for name in ("Validate", "RunPipeline", "Publish"):
+        catches = states[name]["Catch"]
+        assert catches == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                            "Next": "NotifyFailure"}], name
+    assert states["NotifyFailure"]["Next"] == "Failed"
+    assert states["NotifyFailure"]["Catch"][0]["Next"] == "Failed"
+    assert states["Failed"]["Type"] == "Fail" and states["Failed"]["Error"] == "ForecastFailed"
+    # both paths reach the same notify Lambda
+    assert states["NotifySuccess"]["Resource"] == states["NotifyFailure"]["Resource"]
+    # a failed Slack delivery never turns a published run into a failed one
+    assert states["NotifySuccess"]["Catch"][0]["Next"] == "Done"
+
+
+def test_retries_with_backoff_on_safe_steps_only(doc):
+    states = _definition(doc)["States"]
+    for name in ("Validate", "NotifySuccess", "NotifyFailure"):
+        (retry,) = states[name]["Retry"]
+        assert "Lambda.ServiceException" in retry["ErrorEquals"] and retry["BackoffRate"] == 2
+    for name in ("RunPipeline", "Publish"):
+        (retry,) = states[name]["Retry"]
+        # API errors only: a pipeline or job that ran and failed is not retried
+        assert retry["ErrorEquals"] == ["SageMaker.AmazonSageMakerException",
+                                        "SageMaker.ResourceLimitExceededException"]
+        assert retry["BackoffRate"] == 2 and retry["IntervalSeconds"] == 30
+
+
+def test_state_machine_traced_and_logged(template):
+    template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "TracingConfiguration": {"Enabled": True},
+        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": False,
+                                 "Destinations": Match.any_value()},
+    })
+
+
+def test_pipeline_status_rule_calls_back(doc):
+    rules = [r["Properties"] for r in resources(doc, "AWS::Events::Rule").values()
+             if "EventPattern" in r["Properties"]]
+    (rule,) = rules
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
+    assert pattern["detail"]["currentPipelineExecutionStatus"] == ["Succeeded", "Failed", "Stopped"]
+    assert "ltvforecast-forecast" in flatten(pattern["detail"]["pipelineArn"][0])
+    assert "PipelineCallback" in rule["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+
+
+def test_callback_may_answer_only_this_state_machine(doc):
+    policies = resources(doc, "AWS::IAM::Policy")
+    callback = next(p for key, p in policies.items() if "PipelineCallback" in key)
+    statements = callback["Properties"]["PolicyDocument"]["Statement"]
+    task = next(s for s in statements if "states:SendTaskSuccess" in s["Action"])
+    assert set(task["Action"]) >= {"states:SendTaskSuccess", "states:SendTaskFailure"}
+    assert task["Resource"] == {"Ref": Match.any_value()} or "StateMachine" in json.dumps(task["Resource"])
+
+
+# --------------------------------------------------------------------------- SageMaker
+
+
+def _pipeline(doc, suffix: str) -> dict:
+    pipelines = {r["Properties"]["PipelineName"]: r for r in resources(doc, "AWS::SageMaker::Pipeline").values()}
+    body = pipelines[f"ltvforecast-{suffix}"]["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    text, values = body["Fn::Sub"]
+    assert set(values) == {"ImageUri", "ProcessingRoleArn", "ArtifactBucket"}
+    return json.loads(text)
+
+
+def test_forecast_pipeline_steps_caching_and_sharding(doc):
+    definition = _pipeline(doc, "forecast")
+    steps = {s["Name"]: s for s in definition["Steps"]}
+    assert list(steps) == ["Prepare", "Forecast", "Report"]
+    for step in steps.values():
+        assert step["Type"] == "Processing"
+        assert step["CacheConfig"] == {"Enabled": True, "ExpireAfter": f"P{DEFAULTS['stepCacheDays']}D"}
+        assert step["Arguments"]["AppSpecification"]["ImageUri"] == "${ImageUri}"
+        assert step["Arguments"]["RoleArn"] == "${ProcessingRoleArn}"
+    forecast = steps["Forecast"]["Arguments"]
+    assert forecast["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == DEFAULTS["forecastShardCount"]
+    shard_input = next(i for i in forecast["ProcessingInputs"] if i["InputName"] == "shard")
+    assert shard_input["S3Input"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert shard_input["S3Input"]["S3Uri"] == {
+        "Get": "Steps.Prepare.ProcessingOutputConfig.Outputs['shards'].S3Output.S3Uri"}
+    prepare_args = steps["Prepare"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert {"Get": "Parameters.InputDigest"} in prepare_args  # the data's digest keys the cache
+    assert [p["Name"] for p in definition["Parameters"]] == ["RunKey", "Dataset", "AsOf", "InputDigest"]
+
+
+def test_daily_pipeline_is_not_cached_and_reads_the_raw_warehouse(doc):
+    definition = _pipeline(doc, "daily-prepare")
+    (step,) = definition["Steps"]
+    assert "CacheConfig" not in step
+    assert step["Arguments"]["AppSpecification"]["ContainerArguments"] == ["--all-datasets"]
+    (source,) = step["Arguments"]["ProcessingInputs"]
+    assert source["S3Input"]["S3Uri"]["Std:Join"]["Values"] == ["s3:/", "${ArtifactBucket}", "warehouse/raw", ""]
+
+
+def test_processing_image_is_an_asset_built_from_the_dockerfile(built):
+    stack = built[0]
+    outdir = Path(stack.node.root.outdir)
+    manifest = json.loads((outdir / f"{stack.stack_name}.assets.json").read_text())
+    (docker,) = manifest["dockerImages"].values()
+    assert docker["source"]["dockerFile"] == "sagemaker_jobs/Dockerfile"
+    assert docker["source"]["platform"] == "linux/amd64"
+    context = outdir / docker["source"]["directory"]  # staged at synth: no Docker needed
+    assert sorted(p.name for p in context.iterdir()) == ["README.md", "ltvcore", "pyproject.toml",
+                                                          "sagemaker_jobs"]
+    assert not list(context.rglob("__pycache__"))
+
+
+def test_daily_schedule_starts_the_daily_pipeline(doc):
+    rule = next(r["Properties"] for r in resources(doc, "AWS::Events::Rule").values()
+                if "ScheduleExpression" in r["Properties"])
+    assert rule["ScheduleExpression"] == DEFAULTS["dailyPrepareSchedule"]
+    (target,) = rule["Targets"]
+    assert flatten(target["Arn"]).endswith(":pipeline/ltvforecast-daily-prepare")
+    assert target["SageMakerPipelineParameters"] == {"PipelineParameterList": []}
+
+
+# --------------------------------------------------------------------------- API
+
+
+def test_api_routes_all_iam_authorised(doc):
+    methods = resources(doc, "AWS::ApiGateway::Method")
+    seen = set()
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "AWS_IAM"
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        seen.add((props["HttpMethod"], json.dumps(props["ResourceId"], sort_keys=True)))
+    assert sorted(m for m, _ in seen) == ["GET", "GET", "GET", "POST"]
+    paths = sorted(r["Properties"]["PathPart"] for r in resources(doc, "AWS::ApiGateway::Resource").values())
+    assert paths == ["forecasts", "{run_id}"]
+
+
+def test_api_validates_requests(template, doc):
+    post = next(m["Properties"] for m in resources(doc, "AWS::ApiGateway::Method").values()
+                if m["Properties"]["HttpMethod"] == "POST")
+    assert "application/json" in post["RequestModels"]
+    validators = {k: v["Properties"] for k, v in resources(doc, "AWS::ApiGateway::RequestValidator").items()}
+    assert validators[post["RequestValidatorId"]["Ref"]]["ValidateRequestBody"] is True
+    model = next(iter(resources(doc, "AWS::ApiGateway::Model").values()))["Properties"]
+    assert model["Schema"]["required"] == ["dataset"]
+    run = next(m["Properties"] for m in resources(doc, "AWS::ApiGateway::Method").values()
+               if m["Properties"].get("RequestParameters"))
+    assert run["RequestParameters"] == {"method.request.path.run_id": True}
+    template.has_resource_properties("AWS::ApiGateway::GatewayResponse", {
+        "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400",
+        "ResponseTemplates": {"application/json": Match.string_like_regexp('"error"')}})
+
+
+def test_api_stage_throttles_logs_and_traces(template):
+    template.has_resource_properties("AWS::ApiGateway::Stage", {
+        "StageName": "v1",
+        "TracingEnabled": True,
+        "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("requestId")},
+        "MethodSettings": Match.array_with([Match.object_like({
+            "ThrottlingRateLimit": DEFAULTS["apiThrottleRateLimit"],
+            "ThrottlingBurstLimit": DEFAULTS["apiThrottleBurstLimit"],
+            "DataTraceEnabled": False, "LoggingLevel": "ERROR"})]),
+    })
+
+
+# --------------------------------------------------------------------------- Lambdas, operations
+
+
+def test_lambdas_traced_json_logged_latest_python(doc):
+    functions = resources(doc, "AWS::Lambda::Function")
+    assert len(functions) == 4
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["Handler"] == "handler.handler"
+    groups = resources(doc, "AWS::Logs::LogGroup")
+    assert all("RetentionInDays" in g["Properties"] for g in groups.values())
+
+
+def test_slack_webhooks_are_never_in_the_template(doc):
+    notify = _function(doc, "Notify")
+    assert notify["Environment"]["Variables"]["LTV_SLACK_SECRET_NAME"] == DEFAULTS["slackSecretName"]
+    assert "hooks.slack.com" not in json.dumps(doc)
+    assert not resources(doc, "AWS::SecretsManager::Secret")  # referenced by name, created outside
+
+
+def test_api_lambda_environment_matches_ltvcore_api_settings(doc):
+    env = _function(doc, "ApiHandler")["Environment"]["Variables"]
+    assert {"LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_LINK_SECONDS"} <= set(env)
+    assert flatten(env["LTV_DATA_DIR"]).endswith("/warehouse/prepared")
+
+
+def test_alarms_on_failed_runs_and_errors_notify_the_topic(doc):
+    alarms = {key: a["Properties"] for key, a in resources(doc, "AWS::CloudWatch::Alarm").items()}
+    failed = next(a for key, a in alarms.items() if "ExecutionsFailed" in key)
+    assert failed["MetricName"] == "ExecutionsFailed" and failed["Namespace"] == "AWS/States"
+    assert failed["Threshold"] == 1
+    assert any(a.get("MetricName") == "ExecutionFailed" and a["Namespace"] == "AWS/Sagemaker/ModelBuildingPipeline"
+               for a in alarms.values())
+    assert sum(1 for a in alarms.values() if a.get("MetricName") == "Errors") == 4
+    for alarm in alarms.values():
+        assert len(alarm["AlarmActions"]) == 1
+
+
+def test_no_wildcard_resource_except_for_actions_without_resource_level_permissions(doc):
+    allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "ecr:GetAuthorizationToken",
+               "cloudwatch:PutMetricData", "logs:CreateLogDelivery", "logs:GetLogDelivery",
+               "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries",
+               "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+               "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+    for key, policy in resources(doc, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if "*" in targets:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert set(actions) <= allowed, (key, actions)
+
+
+def test_outputs_for_engineers(doc):
+    assert {"ApiUrl", "ArtifactBucketName", "StoreUri", "WarehouseRawUri", "StateMachineArn",
+            "AlarmTopicArn"} <= set(doc["Outputs"])

@@ -1,0 +1,54 @@
+"""Context settings reach the template: an audit deployment (Object Lock) with four shards."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.support import resources, synth
+
+VARIANT = {"ltv:objectLock": "true", "ltv:objectLockRetentionDays": "2555",
+           "ltv:forecastShardCount": "4", "ltv:processingInstanceType": "ml.c5.2xlarge",
+           "ltv:dailyPrepareSchedule": "cron(30 2 * * ? *)", "ltv:apiThrottleRateLimit": "3",
+           "ltv:pipelineTimeoutMinutes": "60", "ltv:slackSecretName": "team/slack-webhooks",
+           "ltv:alarmEmail": "ops@example.com"}
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory):
+    _stack, template = synth(tmp_path_factory.mktemp("cdk"), VARIANT)
+    return template.to_json()
+
+
+def test_object_lock_governance_is_set_at_creation(doc):
+    artifacts = next(b["Properties"] for b in resources(doc, "AWS::S3::Bucket").values()
+                     if "VersioningConfiguration" in b["Properties"])
+    assert artifacts["ObjectLockEnabled"] is True
+    assert artifacts["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 2555}}}
+
+
+def test_shards_and_sizes_reach_the_pipeline(doc):
+    (forecast,) = [p for p in resources(doc, "AWS::SageMaker::Pipeline").values()
+                   if p["Properties"]["PipelineName"].endswith("-forecast")]
+    body = json.loads(forecast["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0])
+    steps = {s["Name"]: s["Arguments"] for s in body["Steps"]}
+    assert steps["Forecast"]["ProcessingResources"]["ClusterConfig"] == {
+        "InstanceType": "ml.c5.2xlarge", "InstanceCount": 4, "VolumeSizeInGB": 30}
+    for name in ("Prepare", "Forecast", "Report"):
+        assert steps[name]["Environment"]["LTV_SHARD_COUNT"] == "4"
+
+
+def test_schedule_throttle_timeout_secret_and_email(doc):
+    schedule = next(r["Properties"] for r in resources(doc, "AWS::Events::Rule").values()
+                    if "ScheduleExpression" in r["Properties"])
+    assert schedule["ScheduleExpression"] == "cron(30 2 * * ? *)"
+    stage = next(iter(resources(doc, "AWS::ApiGateway::Stage").values()))["Properties"]
+    assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 3
+    assert '"TimeoutSeconds":3600' in json.dumps(doc).replace(" ", "").replace('\\"', '"')
+    notify = next(f["Properties"] for key, f in resources(doc, "AWS::Lambda::Function").items() if "Notify" in key)
+    assert notify["Environment"]["Variables"]["LTV_SLACK_SECRET_NAME"] == "team/slack-webhooks"
+    (subscription,) = resources(doc, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
