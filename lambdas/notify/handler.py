@@ -23,6 +23,7 @@ from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltvcore.notify import dispatch, failure_message, success_message
+from ltvcore.notify.messages import workflow_error_text as plain_error
 from ltvcore.runs.store import S3Store, open_store, parse_s3_uri, validate_run_id
 
 logger = Logger()
@@ -88,24 +89,6 @@ def _failure(run: dict[str, Any], run_id: str, error: dict[str, Any], execution_
     return failure_message(run_id=run_id or None, requested_by=run.get("requested_by"),
                            dataset=run.get("dataset"), error=text,
                            where_to_look=_console_link(execution_arn))
-
-
-def plain_error(error: dict[str, Any]) -> str:
-    """The workflow's caught error (``{"Error", "Cause"}``) as a sentence for people."""
-    name, cause = str(error.get("Error") or ""), str(error.get("Cause") or "")
-    try:  # a Lambda's error arrives as a JSON cause with its own type and message
-        details = json.loads(cause)
-        if isinstance(details, dict) and "errorMessage" in details:
-            name, cause = str(details.get("errorType") or name), str(details["errorMessage"])
-    except ValueError:
-        pass
-    if name == "InputError":
-        return f"The request or its data was not usable: {cause}"
-    if name in ("PipelineFailed", "PipelineStopped"):
-        return f"The forecast pipeline did not finish. {cause}"
-    if name == "States.Timeout":
-        return "The forecast pipeline did not report back in time; the run was given up."
-    return f"{name or 'Error'}: {cause[:1000]}" if cause else (name or "The run failed.")
 
 
 def _report_link(store: Any, run_id: str) -> str | None:

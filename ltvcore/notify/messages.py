@@ -10,6 +10,8 @@ at most 150 characters, at most 10 section fields of at most 2000 characters eac
 
 from __future__ import annotations
 
+import json
+
 import math
 import statistics
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ __all__ = [
     "failure_message",
     "main_horizon",
     "promising_rule",
+    "workflow_error_text",
 ]
 
 MAX_BLOCKS = 50
@@ -383,3 +386,21 @@ def failure_message(*, run_id: str | None, requested_by: str | None, dataset: st
     first_line = error_text.splitlines()[0]
     return _payload(f"LTV forecast {run} failed ({dataset or 'unknown dataset'}): {first_line}",
                     blocks)
+
+
+def workflow_error_text(error: dict[str, Any]) -> str:
+    """The workflow's caught error (``{"Error", "Cause"}``) as a sentence for people."""
+    name, cause = str(error.get("Error") or ""), str(error.get("Cause") or "")
+    try:  # a Lambda's error arrives as a JSON cause with its own type and message
+        details = json.loads(cause)
+        if isinstance(details, dict) and "errorMessage" in details:
+            name, cause = str(details.get("errorType") or name), str(details["errorMessage"])
+    except ValueError:
+        pass
+    if name == "InputError":
+        return f"The request or its data was not usable: {cause}"
+    if name in ("PipelineFailed", "PipelineStopped"):
+        return f"The forecast pipeline did not finish. {cause}"
+    if name == "States.Timeout":
+        return "The forecast pipeline did not report back in time; the run was given up."
+    return f"{name or 'Error'}: {cause[:1000]}" if cause else (name or "The run failed.")
