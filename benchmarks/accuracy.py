@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from benchmarks import reference
+from benchmarks import peer, reference
 from benchmarks.scenarios import HORIZONS, SCENARIOS, build
 from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.forecast import cut_inputs, run_forecast
@@ -52,6 +52,9 @@ def evaluate(seeds=(11, 12, 13), kinds=("game", "purchase"),
                     frames_here.append(ours[["campaign", "horizon_days", "ltv", "ltv_lower",
                                              "ltv_upper"]].assign(model=model))
                 frames_here.append(case.floor)
+                peer_frame = peer.optional_peer_rows(case)  # None, with a note, if unavailable
+                if peer_frame is not None:
+                    frames_here.append(peer_frame)
                 for frame in frames_here:
                     merged = frame.merge(case.truth[["campaign", "horizon_days", "ltv"]],
                                          on=["campaign", "horizon_days"], suffixes=("", "_true"))
