@@ -3,9 +3,9 @@
 Without history, a time-split holdout inside the observed data: every candidate is fitted on
 the early part of each cohort's life (days ``0 … split``) and scored on how well it predicts the
 cumulative LTV each group has actually reached by its last observed day. With history (groups
-that have already reached the horizons), a backtest on them: the calibrated model's
-leave-one-group-out error against the curve model's on the same groups, at the longest
-calibrated horizon. The best score wins and is refitted on everything. Candidates, scores and
+that have already reached the horizons), a backtest on them: each candidate forecasts those
+groups from the young groups' age and is scored over the calibrated horizons; the
+calibrated model brings its leave-one-group-out error on the same groups. The best score wins and is refitted on everything. Candidates, scores and
 the choice are recorded in ``params.json`` so the report can say which model was used and why.
 """
 
@@ -65,13 +65,30 @@ class AutoModel:
         self.backtest_ = None
         calibrated = self._build("calibrated").fit(data)
         if calibrated.calibration_:
-            longest = max(calibrated.calibration_)
-            info = calibrated.calibration_[longest]
-            self.backtest_ = {"horizon_days": longest, "groups": info["groups"],
-                              "calibrated_mape": info["loo_mape_calibrated"],
-                              "curve_mape": info["loo_mape_base"]}
-            if info["loo_mape_calibrated"] < info["loo_mape_base"]:
-                self.choice_, self.evidence_ = "calibrated", "backtest"
+            # History decides: every candidate forecasts the matured groups from the young
+            # groups' age; calibrated brings its own leave-one-group-out error.
+            horizons = sorted(calibrated.calibration_)
+            early = truncate(data, calibrated.age_)
+            realised = observed_ltv(data)
+            fits = {name: self._build(name).fit(early).predict(horizons[-1]).ltv
+                    for name in self.candidates}
+            per_horizon = {name: [] for name in [*self.candidates, "calibrated"]}
+            groups = {}
+            for h in horizons:
+                actual = realised[:, h - 1]
+                matured = (data.last_day >= h - 1) & (actual > 0)
+                groups[h] = int(matured.sum())
+                for name, curve in fits.items():
+                    per_horizon[name].append(
+                        float(np.mean(np.abs(curve[matured, h - 1] / actual[matured] - 1)) * 100))
+                per_horizon["calibrated"].append(calibrated.calibration_[h]["loo_mape_calibrated"])
+            errors = {name: float(np.mean(v)) for name, v in per_horizon.items()}
+            self.backtest_ = {"horizons": horizons, "groups": groups,
+                              "history_age_days": calibrated.age_, "mape": errors,
+                              "mape_by_horizon": per_horizon}
+            self.choice_ = min(errors, key=errors.get)
+            self.evidence_ = "backtest"
+            if self.choice_ == "calibrated":
                 self.model_ = calibrated
                 return self
         self.model_ = self._build(self.choice_).fit(data)
@@ -91,11 +108,13 @@ class AutoModel:
     def selection(self) -> dict:
         if self.evidence_ == "backtest":
             b = self.backtest_
-            return {"method": "backtest on groups that have reached the horizon (leave-one-group-out)",
-                    "backtest": b, "holdout_scores": self.scores_, "choice": "calibrated",
-                    "why": f"on {b['groups']} matured groups at day {b['horizon_days']}, calibrated "
-                           f"missed by {b['calibrated_mape']:.1f}% against {b['curve_mape']:.1f}% "
-                           "for curve"}
+            others = ", ".join(f"{k} {v:.1f}%" for k, v in b["mape"].items() if k != self.choice_)
+            return {"method": "backtest on the groups that have reached the horizon, forecast "
+                              "from the young groups' age (calibrated: leave-one-group-out)",
+                    "backtest": b, "holdout_scores": self.scores_, "choice": self.choice_,
+                    "why": f"on the matured groups (days {', '.join(map(str, b['horizons']))}), "
+                           f"{self.choice_} missed by {b['mape'][self.choice_]:.1f}% on average "
+                           f"({others})"}
         return {"method": "time-split holdout inside the observed data",
                 "fit_days": f"0..{self.split_day_}",
                 "scored_on": "cumulative LTV reached by each group's last observed day",
