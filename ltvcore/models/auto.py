@@ -28,7 +28,7 @@ def observed_ltv(data: CohortData) -> np.ndarray:
 class AutoModel:
     """Chooses among ``candidates`` (model names for :func:`ltvcore.models.build_model`)."""
 
-    def __init__(self, candidates: tuple[str, ...] = ("curve", "geometric"),
+    def __init__(self, candidates: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational"),
                  retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
                  horizons: tuple[int, ...] = (30, 90, 180, 365)) -> None:
         self.candidates = candidates

@@ -5,18 +5,18 @@ The model
 Each user installs on day 0 and then, on each day ``1 … n`` they have observed, is either dead
 or alive; an alive user is active with probability ``p``. Death is permanent and strikes at the
 start of each day with probability ``θ``. A paying day is an active day with revenue; revenue on
-day 0 (starter packs) is observed as it is, never modelled.
+day 0 (starter packs) is taken as observed, never modelled.
 
 * **Activity and dropout: BG/BB** (beta-geometric/beta-Bernoulli; Fader, Hardie & Shang 2010,
   "Customer-Base Analysis in a Discrete-Time Noncontractual Setting", Marketing Science 29(6)),
   ``p ~ Beta(α_g, β_g)`` and ``θ ~ Beta(γ_g, δ_g)`` across the users of group ``g``. It is the
   discrete-time member of the BG/NBD family, chosen over BG/NBD and Pareto/NBD because the data
   *are* discrete: an active day happens at most once a day (a Poisson count allows two a day and
-  gets daily-login users wrong), and death is a daily hazard, not a coin tossed after each
+  misfits daily-login users), and death is a daily hazard rather than a coin tossed after each
   transaction (BG/NBD), so a user who never returns after install can be dead (BG/NBD makes
   them immortal). ``θ``'s part is exactly the sBG of the curve model. Its likelihood and its
   conditional expectations are Beta functions only (Pareto/NBD needs the Gauss
-  hypergeometric ``2F1``), so NUTS gradients are cheap and the per-day forecast is exact.
+  hypergeometric ``2F1``), so gradients are cheap and the per-day forecast is exact.
 * **Paying: beta-binomial.** Among a user's active days after day 0, each pays with probability
   ``π ~ Beta(a_gs, b_gs)`` where ``s`` is whether the user paid on day 0: in game data most
   users never pay, the few payers pay again, and a day-0 purchase is the strongest early sign
@@ -24,11 +24,11 @@ day 0 (starter packs) is observed as it is, never modelled.
 * **Spend per paying day: lognormal–normal.** ``ln(amount) ~ N(μ_u, σ_g²)`` with
   ``μ_u ~ N(m_g, τ_g²)`` (whales: users differ in their typical basket). Conjugate, so users
   collapse to (paying days, mean and spread of their log amounts). Chosen over Gamma-Gamma
-  (Fader, Hardie & Lee 2005) because heavy-tailed in-app spending is close to lognormal and the
-  lognormal needs no ``q > 1`` constraint for a finite mean.
-* **Partial pooling.** Every group parameter is drawn from a population: the logit of each Beta
-  mean and the log of its concentration ``α+β`` are ``Normal(μ, σ)`` across groups (non-centred),
-  and so are ``m_g``, ``ln σ_g`` and ``ln τ_g``. A small campaign borrows the others' shape.
+  (Fader, Hardie & Lee 2005) because in-app spending is close to lognormal and the lognormal
+  needs no ``q > 1`` constraint for a finite mean.
+* **Partial pooling.** Each group has 11 latent values (logit mean and log concentration of
+  the four Betas, ``m_g``, ``ln σ_g``, ``ln τ_g``), each ``Normal(population mean, population
+  spread)`` across groups (non-centred), so a small campaign borrows the others' shape.
 
 Users are independent given their group's parameters; activity, paying and spend are independent
 given a user's own history. Weekday and promotion effects are not modelled.
@@ -38,7 +38,8 @@ Data it needs
 Per user: ``x`` active days after day 0, ``t_x`` the last active day (0 if none), ``n`` the
 observed age, whether day 0 paid, ``y`` paying days after day 0 and the mean and within-user sum
 of squares of their log amounts. Users collapse to unique rows with counts (:func:`collapse`),
-so the likelihood costs ``O(unique rows + groups × age²)``, not ``O(users)``.
+so the likelihood costs ``O(unique rows + groups × age²)``, not ``O(users)``. It is NumPy with an
+analytic gradient inside one PyTensor Op; PyMC only sees the 11·G + 22 latent values.
 
 Forecast
 --------
@@ -47,9 +48,9 @@ LTV per installed user of a group by day ``d`` = mean over its users of (observe
 expected revenue on a future day is ``P(active on d | history) × E[π | history] ×
 E[amount | history]``, each in closed form. The curve is computed for every posterior draw; the
 point forecast is the mean over draws (MAP: the curve at the mode) and the interval the
-``confidence`` quantiles over draws (MAP: over draws of a Laplace approximation). The interval is
-the uncertainty of the *expected* LTV under the model; it adds no noise of the realised mean and
-no allowance for the model being wrong (see ``benchmarks/btyd_speed.py`` for measured coverage).
+``confidence`` quantiles over draws (MAP: draws of a per-group Laplace approximation). The
+interval is the uncertainty of the *expected* LTV under the model: no noise of the realised mean
+and no allowance for a wrong churn law (coverage is measured in ``benchmarks/btyd_speed.py``).
 
 A posterior is cached by the content hash of the sufficient statistics, the settings and the
 library versions (:mod:`ltvcore.models.posterior_cache`): the same request never samples twice.
@@ -62,43 +63,46 @@ import hashlib
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from scipy import sparse
-from scipy.special import betaln, digamma, gammaln
+from scipy.special import betaln, digamma, expit, gammaln
 
 from ltvcore.data.cohorts import CohortData
 from ltvcore.ltv import CurveLTV
 from ltvcore.models.posterior_cache import PosteriorCache, cache_key
 
-if TYPE_CHECKING:
-    import pymc as pm
-
-__all__ = ["ASSUMPTIONS", "BTYDModel", "METHODS", "PRIORS", "SAMPLING_CALLS", "SufficientStats",
-           "collapse"]
+__all__ = ["ASSUMPTIONS", "BTYDModel", "LATENTS", "METHODS", "PRIORS", "SAMPLING_CALLS",
+           "SufficientStats", "collapse"]
 
 METHODS = ("nuts", "map", "advi")
 
 #: Number of times posterior inference actually ran in this process (cache hits do not count).
 SAMPLING_CALLS = 0
 
-#: Hyperpriors. Each Beta block: logit of the group mean ~ Normal(mean, sd) + spread·z_g and log
-#: concentration ~ Normal(mean, sd) + spread·z_g, spreads HalfNormal(scale). Spend: the group's
-#: mean log amount is centred on the pooled mean log amount of the data (currency-free).
+#: Per-group latent values, in order: ``u_g = mean + spread · z_g`` with ``z_g ~ N(0, 1)``.
+LATENTS = ("p_logit_mean", "p_log_conc", "theta_logit_mean", "theta_log_conc",
+           "pay_logit_mean", "pay_log_conc", "pay_day0_logit_mean", "pay_day0_log_conc",
+           "spend_log_mean", "spend_log_sigma", "spend_log_tau")
+
+#: Hyperpriors per latent: population mean ~ Normal(mean, sd), spread ~ HalfNormal(spread).
+#: ``spend_log_mean`` is relative to the pooled mean log amount of the data (currency-free).
 PRIORS: dict[str, dict[str, float]] = {
-    "activity": {"logit_mean": 0.0, "logit_sd": 1.5, "logit_spread": 1.0,
-                 "log_conc_mean": 1.0, "log_conc_sd": 1.5, "log_conc_spread": 1.0},
-    "dropout": {"logit_mean": -2.0, "logit_sd": 1.5, "logit_spread": 1.0,
-                "log_conc_mean": 0.0, "log_conc_sd": 1.5, "log_conc_spread": 1.0},
-    "pay": {"logit_mean": -3.0, "logit_sd": 2.0, "logit_spread": 1.0,
-            "log_conc_mean": 0.0, "log_conc_sd": 1.5, "log_conc_spread": 1.0},
-    "spend": {"mean_sd": 2.0, "mean_spread": 0.5, "log_sigma_mean": -0.5, "log_sigma_sd": 1.0,
-              "log_sigma_spread": 0.5, "log_tau_mean": -0.5, "log_tau_sd": 1.0,
-              "log_tau_spread": 0.5},
+    "p_logit_mean": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "p_log_conc": {"mean": 1.0, "sd": 1.5, "spread": 1.0},
+    "theta_logit_mean": {"mean": -2.0, "sd": 1.5, "spread": 1.0},
+    "theta_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "pay_logit_mean": {"mean": -3.0, "sd": 2.0, "spread": 1.0},
+    "pay_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "pay_day0_logit_mean": {"mean": -2.0, "sd": 2.0, "spread": 1.0},
+    "pay_day0_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "spend_log_mean": {"mean": 0.0, "sd": 2.0, "spread": 0.5},
+    "spend_log_sigma": {"mean": -0.5, "sd": 1.0, "spread": 0.5},
+    "spend_log_tau": {"mean": -0.5, "sd": 1.0, "spread": 0.5},
 }
 
 ASSUMPTIONS = [
@@ -118,7 +122,8 @@ ASSUMPTIONS = [
     "allowance for a wrong churn law).",
 ]
 
-#: Group-level parameters kept from the posterior, shape (draws, G) or (draws, G, 2) for pay.
+#: Group-level parameters derived from the latents: (draws, G), or (draws, G, 2) for pay
+#: (index 0: no purchase on day 0, 1: a purchase on day 0).
 GROUP_PARAMS = ("p_alpha", "p_beta", "theta_gamma", "theta_delta", "pay_a", "pay_b",
                 "spend_m", "spend_sigma", "spend_tau")
 
@@ -253,83 +258,112 @@ def collapse(data: CohortData) -> SufficientStats:
     )
 
 
-# ----------------------------------------------------------------------------- BG/BB terms
+# ----------------------------------------------------------------------------- BG/BB likelihood
 
 
 def bgbb_rows(alpha, beta, gamma, delta, row_g, row_x, row_tx, row_n, *, grad: bool = False):
-    """BG/BB log-likelihood, activity coefficient and gradients per user row (NumPy).
+    """BG/BB log-likelihood, activity coefficient and gradients per user row.
 
-    Group parameters have shape ``(S, G)`` (``S`` draws); rows index groups. Returns a dict with
-    ``log_lik`` and ``log_coef`` of shape ``(S, R)``, where ``P(active on a future day d |
-    history) = exp(log_coef) · B(γ, δ+d)/B(γ, δ)`` (FHS 2010, eq. 5 and the conditional
-    expectation), and with ``grad`` also ``d_alpha`` … ``d_delta``: ∂ log_lik / ∂ parameter.
+    Group parameters have shape ``(S, G)`` (``S`` draws); rows index groups and must be sorted
+    by group. Returns a dict with ``log_lik`` and ``log_coef`` of shape ``(S, R)``, where
+    ``P(active on a future day d | history) = exp(log_coef) · B(γ, δ+d)/B(γ, δ)`` (FHS 2010,
+    eq. 5 and the conditional expectation), and with ``grad`` also ``d_alpha`` … ``d_delta``:
+    ∂ log_lik / ∂ parameter.
 
-    The likelihood's sum over the death days ``j = t_x … n−1`` of ``B(α+x, β+j−x)/B(α,β) ·
-    B(γ+1, δ+j)/B(γ,δ)`` is read from a (draw, group, x, j) table reverse-cumulated along ``j``
-    and scaled by its per-(group, x) maximum, so nothing underflows; the cost is
-    ``O(S·G·X·J + S·R)`` whatever the number of users.
+    ``ln Γ`` and ``ψ`` come from SciPy once per group and draw, then by their recurrences
+    (``ln Γ(z+1) = ln Γ(z) + ln z``, ``ψ(z+1) = ψ(z) + 1/z``); the sum over the possible death
+    days ``j = t_x … n−1`` of ``B(α+x, β+j−x)/B(α,β) · B(γ+1, δ+j)/B(γ,δ)`` runs by the terms'
+    ratio relative to the first term, so nothing underflows. Cost: ``O(S·(G·age + Σ gaps))``,
+    whatever the number of users.
     """
-    x_size = int(row_x.max(initial=0)) + 1
-    n_size = int(row_n.max(initial=0)) + 1
-    xs = np.arange(x_size)
-    js = np.arange(n_size)
-    a, b, c, d = (np.asarray(v, dtype=float)[..., None] for v in (alpha, beta, gamma, delta))
-    k_index = np.clip(js[None, :] - xs[:, None], 0, n_size - 1)          # (X, J): j − x
-    valid = js[None, :] >= xs[:, None]
-    lb_ab = betaln(a, b)[..., None]                                       # (S, G, 1, 1)
-    lb_cd = betaln(c, d)                                                  # (S, G, 1)
-    gl_bk = gammaln(b + js)                                               # (S, G, J)
-    log_p = (gammaln(a + xs)[..., :, None] + gl_bk[..., k_index]
-             - gammaln(a + b + js)[..., None, :] - lb_ab)                 # (S, G, X, J)
-    gl_dj = gammaln(d + js)
-    log_s = gammaln(c) + gl_dj - gammaln(c + d + js) - lb_cd              # (S, G, J)
-    log_q = gammaln(c + 1) + gl_dj - gammaln(c + d + 1 + js) - lb_cd
-    log_m = np.where(valid, log_p + log_q[..., None, :], -np.inf)
-    shift = log_m.max(axis=-1)                                            # (S, G, X)
-    terms = np.exp(log_m - shift[..., None])
-
-    def tail_sum(table):
-        """Σ_{j = t_x}^{n−1} of table[g, x, j] per row, from reverse cumulative sums."""
-        rev = np.cumsum(table[..., ::-1], axis=-1)[..., ::-1]
-        return rev[:, row_g, row_x, row_tx] - rev[:, row_g, row_x, row_n]
-
-    has_gap = (row_tx < row_n)[None, :]
-    first = log_p[:, row_g, row_x, row_n] + log_s[:, row_g, row_n]
-    gap = np.maximum(tail_sum(terms), 1e-300)
-    with np.errstate(divide="ignore"):
-        second = np.where(has_gap, np.log(gap) + shift[:, row_g, row_x], -np.inf)
-    log_lik = np.logaddexp(first, second)
-    ag, bg = a[..., 0][:, row_g], b[..., 0][:, row_g]
-    log_coef = (log_p[:, row_g, row_x, row_n] + np.log((ag + row_x) / (ag + bg + row_n))
-                - log_lik)
+    alpha, beta, gamma, delta = (np.atleast_2d(np.asarray(v, dtype=float))
+                                 for v in (alpha, beta, gamma, delta))
+    row_g, row_x, row_tx, row_n = (np.ascontiguousarray(v, dtype=np.int64)
+                                   for v in (row_g, row_x, row_tx, row_n))
+    if row_g.size and np.any(np.diff(row_g) < 0):
+        raise ValueError("rows must be sorted by group")
+    n_draws, n_groups = alpha.shape
+    bounds = np.searchsorted(row_g, np.arange(n_groups + 1)).astype(np.int64)
+    base = np.stack([alpha, beta, alpha + beta, delta, gamma + delta], axis=-1)  # (S, G, 5)
+    n_rows = row_g.size
+    log_lik = np.empty((n_draws, n_rows))
+    log_coef = np.empty((n_draws, n_rows))
+    grads = np.zeros((4, n_draws, n_rows) if grad else (4, 0, 0))
+    n_size = int(row_n.max(initial=0)) + 2
+    with np.errstate(all="ignore"):
+        _bgbb_kernel(base, gammaln(base), digamma(base), gamma, bounds, row_x, row_tx, row_n,
+                     n_size, grad, log_lik, log_coef, grads)
     out = {"log_lik": log_lik, "log_coef": log_coef}
-    if not grad:
-        return out
-
-    # ∂ log L = w_A ∂ log A + Σ_j exp(log M_j − log L) ∂ log M_j, by the same tail sums.
-    w_first = np.exp(first - log_lik)
-    w_tail = np.where(has_gap, np.exp(shift[:, row_g, row_x] - log_lik), 0.0)
-    dg_ab = digamma(a + b)
-    d_p_alpha = (digamma(a + xs)[..., :, None] - digamma(a + b + js)[..., None, :]
-                 - (digamma(a) - dg_ab)[..., None])
-    d_p_beta = (digamma(b + js)[..., k_index] - digamma(a + b + js)[..., None, :]
-                - (digamma(b) - dg_ab)[..., None])
-    dg_cd = digamma(c + d)
-    dg_dj = digamma(d + js)
-    d_s_gamma = -digamma(c + d + js) + dg_cd
-    d_s_delta = dg_dj - digamma(c + d + js) - digamma(d) + dg_cd
-    dg_cd1j = digamma(c + d + 1 + js)
-    d_q_gamma = digamma(c + 1) - dg_cd1j - digamma(c) + dg_cd
-    d_q_delta = dg_dj - dg_cd1j - digamma(d) + dg_cd
-    pick_p = lambda t: t[:, row_g, row_x, row_n]  # noqa: E731
-    pick_s = lambda t: t[:, row_g, row_n]  # noqa: E731
-    out["d_alpha"] = w_first * pick_p(d_p_alpha) + w_tail * tail_sum(terms * d_p_alpha)
-    out["d_beta"] = w_first * pick_p(d_p_beta) + w_tail * tail_sum(terms * d_p_beta)
-    out["d_gamma"] = (w_first * pick_s(d_s_gamma)
-                      + w_tail * tail_sum(terms * d_q_gamma[..., None, :]))
-    out["d_delta"] = (w_first * pick_s(d_s_delta)
-                      + w_tail * tail_sum(terms * d_q_delta[..., None, :]))
+    if grad:
+        out.update(d_alpha=grads[0], d_beta=grads[1], d_gamma=grads[2], d_delta=grads[3])
     return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _bgbb_kernel(base, gl0, dg0, gamma, bounds, row_x, row_tx, row_n, n_size, grad,
+                 log_lik, log_coef, grads):  # pragma: no cover - compiled
+    # Tables per (draw, group): ln Γ and ψ of (α, β, α+β, δ, γ+δ) + j for j = 0 … n_size−1.
+    gl = np.empty((5, n_size))
+    dg = np.empty((5, n_size))
+    for s in range(base.shape[0]):
+        for g in range(base.shape[1]):
+            lo, hi = bounds[g], bounds[g + 1]
+            if lo == hi:
+                continue
+            for k in range(5):
+                z = base[s, g, k]
+                gl[k, 0] = gl0[s, g, k]
+                dg[k, 0] = dg0[s, g, k]
+                for j in range(1, n_size):
+                    gl[k, j] = gl[k, j - 1] + np.log(z + j - 1)
+                    dg[k, j] = dg[k, j - 1] + 1.0 / (z + j - 1)
+            a, b = base[s, g, 0], base[s, g, 1]
+            c, d = gamma[s, g], base[s, g, 3]
+            ln_b_ab = gl[0, 0] + gl[1, 0] - gl[2, 0]
+            ln_b_cd0 = gl[4, 0] - gl[3, 0]          # ln Γ(γ+δ) − ln Γ(δ)
+            for r in range(lo, hi):
+                x, tx, n = row_x[r], row_tx[r], row_n[r]
+                log_p_n = gl[0, x] + gl[1, n - x] - gl[2, n] - ln_b_ab
+                log_a = log_p_n + gl[3, n] - gl[4, n] + ln_b_cd0          # × S(n)
+                total = log_a
+                da = db = dc = dd = 0.0
+                if grad:
+                    da = dg[0, x] - dg[0, 0] + dg[2, 0] - dg[2, n]
+                    db = dg[1, n - x] - dg[1, 0] + dg[2, 0] - dg[2, n]
+                    dc = dg[4, 0] - dg[4, n]
+                    dd = dg[3, n] - dg[4, n] - dg[3, 0] + dg[4, 0]
+                if tx < n:
+                    # First death-day term: P(x, t_x) · Q(t_x), Q(j) = B(γ+1, δ+j)/B(γ, δ).
+                    log_first = (gl[0, x] + gl[1, tx - x] - gl[2, tx] - ln_b_ab + np.log(c)
+                                 + gl[3, tx] - gl[4, tx + 1] + ln_b_cd0)
+                    rel = 1.0
+                    acc = 0.0
+                    ga = gb = gc = gd = 0.0
+                    for j in range(tx, n):
+                        acc += rel
+                        if grad:
+                            ga += rel * (dg[0, x] - dg[0, 0] + dg[2, 0] - dg[2, j])
+                            gb += rel * (dg[1, j - x] - dg[1, 0] + dg[2, 0] - dg[2, j])
+                            gc += rel * (1.0 / c + dg[4, 0] - dg[4, j + 1])
+                            gd += rel * (dg[3, j] - dg[3, 0] + dg[4, 0] - dg[4, j + 1])
+                        rel *= (b + j - x) / (a + b + j) * (d + j) / (c + d + 1.0 + j)
+                    log_tail = log_first + np.log(acc)
+                    top = max(log_a, log_tail)
+                    total = top + np.log(np.exp(log_a - top) + np.exp(log_tail - top))
+                    if grad:
+                        w_a = np.exp(log_a - total)
+                        w_t = np.exp(log_tail - total) / acc
+                        da = w_a * da + w_t * ga
+                        db = w_a * db + w_t * gb
+                        dc = w_a * dc + w_t * gc
+                        dd = w_a * dd + w_t * gd
+                log_lik[s, r] = total
+                log_coef[s, r] = log_p_n + np.log((a + x) / (a + b + n)) - total
+                if grad:
+                    grads[0, s, r] = da
+                    grads[1, s, r] = db
+                    grads[2, s, r] = dc
+                    grads[3, s, r] = dd
 
 
 def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
@@ -345,11 +379,10 @@ def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
     value = float(np.dot(stats.act_count, act["log_lik"][0]))
 
     # Paying days among active days after day 0: beta-binomial (C(x, y) dropped).
-    a = params["pay_a"][stats.pay_group, stats.pay_status]
-    b = params["pay_b"][stats.pay_group, stats.pay_status]
-    y, n, w = stats.pay_y, stats.pay_x, stats.pay_count
-    value += float(np.dot(w, gammaln(a + y) + gammaln(b + n - y) - gammaln(a + b + n)
-                          - betaln(a, b)))
+    pay_grad = np.zeros((2, n_groups * 2))
+    value += _beta_binomial_kernel(params["pay_a"].ravel(), params["pay_b"].ravel(),
+                                   stats.pay_group * 2 + stats.pay_status, stats.pay_x,
+                                   stats.pay_y, stats.pay_count, grad, pay_grad)
 
     # Log amounts: lognormal–normal marginal likelihood from per-(group, y) sums.
     m, sigma, tau = params["spend_m"], params["spend_sigma"], params["spend_tau"]
@@ -369,12 +402,8 @@ def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
     for name, key in (("p_alpha", "d_alpha"), ("p_beta", "d_beta"), ("theta_gamma", "d_gamma"),
                       ("theta_delta", "d_delta")):
         grads[name] = per_group(stats.act_count * act[key][0])
-    dg_ab = digamma(a + b + n)
-    cell = stats.pay_group * 2 + stats.pay_status
-    d_a = w * (digamma(a + y) - dg_ab - digamma(a) + digamma(a + b))
-    d_b = w * (digamma(b + n - y) - dg_ab - digamma(b) + digamma(a + b))
-    grads["pay_a"] = np.bincount(cell, weights=d_a, minlength=2 * n_groups).reshape(n_groups, 2)
-    grads["pay_b"] = np.bincount(cell, weights=d_b, minlength=2 * n_groups).reshape(n_groups, 2)
+    grads["pay_a"] = pay_grad[0].reshape(n_groups, 2)
+    grads["pay_b"] = pay_grad[1].reshape(n_groups, 2)
     d_v = -0.5 * stats.spend_count / v + sq / (2 * v**2)
     grads["spend_m"] = per_group((stats.spend_sum - stats.spend_count * m[g]) / v, g)
     grads["spend_tau"] = per_group(d_v * 2 * tau[g], g)
@@ -383,8 +412,84 @@ def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
     return value, grads
 
 
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _beta_binomial_kernel(a, b, cell, trials, hits, weight, grad,
+                          out_grad):  # pragma: no cover - compiled
+    """Σ weight · ln[B(a+y, b+x−y)/B(a, b)] over rows, by ``ln Γ(z+k) − ln Γ(z) = Σ ln(z+i)``."""
+    size = 1
+    for r in range(trials.size):
+        size = max(size, trials[r] + 1)
+    n_cells = a.size
+    la = np.zeros((n_cells, size))
+    lb = np.zeros((n_cells, size))
+    lab = np.zeros((n_cells, size))
+    da = np.zeros((n_cells, size))
+    db = np.zeros((n_cells, size))
+    dab = np.zeros((n_cells, size))
+    for c in range(n_cells):
+        for i in range(1, size):
+            la[c, i] = la[c, i - 1] + np.log(a[c] + i - 1)
+            lb[c, i] = lb[c, i - 1] + np.log(b[c] + i - 1)
+            lab[c, i] = lab[c, i - 1] + np.log(a[c] + b[c] + i - 1)
+            da[c, i] = da[c, i - 1] + 1.0 / (a[c] + i - 1)
+            db[c, i] = db[c, i - 1] + 1.0 / (b[c] + i - 1)
+            dab[c, i] = dab[c, i - 1] + 1.0 / (a[c] + b[c] + i - 1)
+    total = 0.0
+    for r in range(cell.size):
+        c, x, y, w = cell[r], trials[r], hits[r], weight[r]
+        total += w * (la[c, y] + lb[c, x - y] - lab[c, x])
+        if grad:
+            out_grad[0, c] += w * (da[c, y] - dab[c, x])
+            out_grad[1, c] += w * (db[c, x - y] - dab[c, x])
+    return total
+
+
+def group_params(latent: np.ndarray, spend_center: float = 0.0) -> dict[str, np.ndarray]:
+    """Group parameters from latents ``(…, G, 11)`` (see :data:`LATENTS`)."""
+    u = np.asarray(latent, dtype=float)
+
+    def beta_pair(mean_logit, log_conc):
+        mean, conc = expit(mean_logit), np.exp(log_conc)
+        return mean * conc, (1.0 - mean) * conc
+
+    p_a, p_b = beta_pair(u[..., 0], u[..., 1])
+    t_g, t_d = beta_pair(u[..., 2], u[..., 3])
+    pay_a, pay_b = beta_pair(u[..., [4, 6]], u[..., [5, 7]])
+    return {"p_alpha": p_a, "p_beta": p_b, "theta_gamma": t_g, "theta_delta": t_d,
+            "pay_a": pay_a, "pay_b": pay_b, "spend_m": spend_center + u[..., 8],
+            "spend_sigma": np.exp(u[..., 9]), "spend_tau": np.exp(u[..., 10])}
+
+
+def latent_loglik(stats: SufficientStats, latent: np.ndarray, *, grad: bool = False):
+    """:func:`data_loglik` as a function of the latents ``(G, 11)``, with the chain rule."""
+    params = group_params(latent, stats.spend_center)
+    if not grad:
+        return data_loglik(stats, params)
+    value, g = data_loglik(stats, params, grad=True)
+    u = np.asarray(latent, dtype=float)
+    out = np.empty_like(u)
+
+    def beta_pair(a, b, d_a, d_b, mean_logit):
+        # α = sκ, β = (1−s)κ with s = expit(η), κ = e^λ: ∂/∂η = s(1−s)κ(∂α − ∂β), ∂/∂λ = α∂α + β∂β
+        s = expit(mean_logit)
+        return s * (1 - s) * (a + b) * (d_a - d_b), a * d_a + b * d_b
+
+    out[:, 0], out[:, 1] = beta_pair(params["p_alpha"], params["p_beta"], g["p_alpha"],
+                                     g["p_beta"], u[:, 0])
+    out[:, 2], out[:, 3] = beta_pair(params["theta_gamma"], params["theta_delta"],
+                                     g["theta_gamma"], g["theta_delta"], u[:, 2])
+    d_mean, d_conc = beta_pair(params["pay_a"], params["pay_b"], g["pay_a"], g["pay_b"],
+                               u[:, [4, 6]])
+    out[:, [4, 6]], out[:, [5, 7]] = d_mean, d_conc
+    out[:, 8] = g["spend_m"]
+    out[:, 9] = g["spend_sigma"] * params["spend_sigma"]
+    out[:, 10] = g["spend_tau"] * params["spend_tau"]
+    return value, out
+
+
 class DataLogLik(Op):
-    """PyTensor Op: group parameters (``GROUP_PARAMS`` order) → :func:`data_loglik`.
+    """PyTensor Op: latents ``(G, 11)`` → :func:`latent_loglik`.
 
     The data part of the model is plain NumPy with an analytic gradient, so no C code is
     compiled for it (a cold compile of the equivalent PyTensor graph took over a minute) and
@@ -395,22 +500,21 @@ class DataLogLik(Op):
         self.stats = stats
         self.memo = None
 
-    def evaluate(self, inputs):
-        key = b"".join(np.ascontiguousarray(v).tobytes() for v in inputs)
+    def evaluate(self, latent: np.ndarray):
+        key = np.ascontiguousarray(latent).tobytes()
         if self.memo is None or self.memo[0] != key:
-            params = dict(zip(GROUP_PARAMS, inputs))
-            self.memo = (key, *data_loglik(self.stats, params, grad=True))
+            self.memo = (key, *latent_loglik(self.stats, latent, grad=True))
         return self.memo[1], self.memo[2]
 
-    def make_node(self, *params):
-        params = [pt.as_tensor_variable(v) for v in params]
-        return Apply(self, params, [pt.dscalar()])
+    def make_node(self, latent):
+        latent = pt.as_tensor_variable(latent)
+        return Apply(self, [latent], [pt.dscalar()])
 
     def perform(self, node, inputs, outputs):
-        outputs[0][0] = np.asarray(self.evaluate(inputs)[0])
+        outputs[0][0] = np.array(self.evaluate(inputs[0])[0], dtype=float)
 
     def grad(self, inputs, output_grads):
-        return [output_grads[0] * g for g in DataLogLikGrad(self)(*inputs)]
+        return [output_grads[0] * DataLogLikGrad(self)(inputs[0])]
 
 
 class DataLogLikGrad(Op):
@@ -419,65 +523,56 @@ class DataLogLikGrad(Op):
     def __init__(self, parent: DataLogLik) -> None:
         self.parent = parent
 
-    def make_node(self, *params):
-        params = [pt.as_tensor_variable(v) for v in params]
-        return Apply(self, params, [v.type() for v in params])
+    def make_node(self, latent):
+        latent = pt.as_tensor_variable(latent)
+        return Apply(self, [latent], [latent.type()])
 
     def perform(self, node, inputs, outputs):
-        grads = self.parent.evaluate(inputs)[1]
-        for slot, name in zip(outputs, GROUP_PARAMS):
-            slot[0] = np.asarray(grads[name], dtype=float)
+        # A copy: PyTensor may update an output in place, which must not touch the memo.
+        outputs[0][0] = np.array(self.parent.evaluate(inputs[0])[1], dtype=float)
 
 
 # ----------------------------------------------------------------------------- PyMC model
 
 
-def _beta_block(pm, name: str, prior: dict, shape: tuple[int, ...]):
-    """Group Betas with partially pooled logit mean and log concentration (non-centred)."""
-    mean_mu = pm.Normal(f"{name}_logit_mean", prior["logit_mean"], prior["logit_sd"],
-                        shape=shape[1:])
-    mean_sd = pm.HalfNormal(f"{name}_logit_spread", prior["logit_spread"], shape=shape[1:])
-    conc_mu = pm.Normal(f"{name}_log_conc_mean", prior["log_conc_mean"], prior["log_conc_sd"],
-                        shape=shape[1:])
-    conc_sd = pm.HalfNormal(f"{name}_log_conc_spread", prior["log_conc_spread"], shape=shape[1:])
-    z_mean = pm.Normal(f"{name}_mean_z", 0.0, 1.0, shape=shape)
-    z_conc = pm.Normal(f"{name}_conc_z", 0.0, 1.0, shape=shape)
-    mean = pm.math.sigmoid(mean_mu + mean_sd * z_mean)
-    conc = pt.exp(conc_mu + conc_sd * z_conc)
-    return mean * conc, (1.0 - mean) * conc
+def _prior_vectors(priors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = np.array([priors[k]["mean"] for k in LATENTS], dtype=float)
+    sd = np.array([priors[k]["sd"] for k in LATENTS], dtype=float)
+    spread = np.array([priors[k]["spread"] for k in LATENTS], dtype=float)
+    return mean, sd, spread
 
 
-def build_pymc_model(stats: SufficientStats, priors: dict | None = None) -> pm.Model:
-    """The joint model over all groups, with weighted (collapsed) likelihood terms."""
+def build_pymc_model(stats: SufficientStats, priors: dict | None = None, layout: dict | None = None):
+    """The joint model: population → group latents ``u_g ~ N(mean, spread)`` → likelihood.
+
+    Without ``layout`` the group latents are non-centred (``u = mean + spread·z``), the
+    parameterisation used to find the mode. With ``layout`` (from :func:`_layout`) the same
+    posterior is reparameterised for sampling: latents the data pin down are centred and
+    whitened by the Laplace covariance at the mode (``u_g = mode_g + L_g w_g``), the others stay
+    non-centred, so NUTS meets a near-isotropic posterior instead of a funnel or a ridge.
+    """
     pm = _quiet_pymc()
-    priors = PRIORS if priors is None else priors
-    n_groups = stats.n_groups
-    with pm.Model() as model:
-        alpha, beta = _beta_block(pm, "p", priors["activity"], (n_groups,))
-        gamma, delta = _beta_block(pm, "theta", priors["dropout"], (n_groups,))
-        pay_a, pay_b = _beta_block(pm, "pay", priors["pay"], (n_groups, 2))
-        for name, value in (("p_alpha", alpha), ("p_beta", beta), ("theta_gamma", gamma),
-                            ("theta_delta", delta), ("pay_a", pay_a), ("pay_b", pay_b)):
-            pm.Deterministic(name, value)
-
-        sp = priors["spend"]
-        m0 = pm.Normal("spend_m_mean", stats.spend_center, sp["mean_sd"])
-        m_sd = pm.HalfNormal("spend_m_spread", sp["mean_spread"])
-        ls0 = pm.Normal("spend_log_sigma_mean", sp["log_sigma_mean"], sp["log_sigma_sd"])
-        ls_sd = pm.HalfNormal("spend_log_sigma_spread", sp["log_sigma_spread"])
-        lt0 = pm.Normal("spend_log_tau_mean", sp["log_tau_mean"], sp["log_tau_sd"])
-        lt_sd = pm.HalfNormal("spend_log_tau_spread", sp["log_tau_spread"])
-        z_m = pm.Normal("spend_m_z", 0.0, 1.0, shape=n_groups)
-        z_s = pm.Normal("spend_sigma_z", 0.0, 1.0, shape=n_groups)
-        z_t = pm.Normal("spend_tau_z", 0.0, 1.0, shape=n_groups)
-        m = pm.Deterministic("spend_m", m0 + m_sd * z_m)
-        sigma = pm.Deterministic("spend_sigma", pt.exp(ls0 + ls_sd * z_s))
-        tau = pm.Deterministic("spend_tau", pt.exp(lt0 + lt_sd * z_t))
-
-        # Activity/dropout (BG/BB), paying (beta-binomial) and amounts (lognormal–normal),
-        # one weighted term per unique row of sufficient statistics.
-        params = [alpha, beta, gamma, delta, pay_a, pay_b, m, sigma, tau]
-        pm.Potential("loglik", DataLogLik(stats)(*params))
+    mean, sd, spread = _prior_vectors(PRIORS if priors is None else priors)
+    coords = {"group": np.arange(stats.n_groups), "latent": list(LATENTS)}
+    with pm.Model(coords=coords) as model:
+        if layout is None:
+            mu = pm.Normal("population_mean", mean, sd, dims="latent")
+            tau = pm.HalfNormal("population_spread", spread, dims="latent")
+            z = pm.Normal("group_z", 0.0, 1.0, dims=("group", "latent"))
+            latent = mu + tau * z
+        else:
+            mu = pm.Normal("population_mean", mean, sd, dims="latent",
+                           initval=layout["population_mean"])
+            tau = pm.HalfNormal("population_spread", spread, dims="latent",
+                                initval=layout["population_spread"])
+            w = pm.Flat("group_w", dims=("group", "latent"))
+            centred = layout["centred"]
+            pinned = layout["mode"] + (layout["chol"] * w[:, None, :]).sum(axis=-1)
+            latent = pt.switch(centred, pinned, mu + tau * w)
+            prior = pt.switch(centred, -pt.log(tau) - 0.5 * ((latent - mu) / tau) ** 2,
+                              -0.5 * w**2)
+            pm.Potential("group_prior", prior.sum())
+        pm.Potential("loglik", DataLogLik(stats)(latent))
     return model
 
 
@@ -485,12 +580,12 @@ def build_pymc_model(stats: SufficientStats, priors: dict | None = None) -> pm.M
 
 
 def _versions() -> dict:
-    import pymc
     import pytensor
     import scipy
 
+    pm = _quiet_pymc()
     source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    return {"pymc": pymc.__version__, "pytensor": pytensor.__version__,
+    return {"pymc": pm.__version__, "pytensor": pytensor.__version__,
             "numpy": np.__version__, "scipy": scipy.__version__, "btyd_source": source}
 
 
@@ -503,126 +598,213 @@ def _quiet_pymc():
     return pymc
 
 
-def _group_draws(posterior, names=GROUP_PARAMS) -> dict[str, np.ndarray]:
-    """Stack chains: (chain, draw, …) → (chain·draw, …)."""
-    out = {}
-    for name in names:
-        values = posterior[name].values
-        out[name] = values.reshape((-1,) + values.shape[2:]).astype(float)
-    return out
+def _group_mode(stats: SufficientStats, mu: np.ndarray, tau: np.ndarray, start: np.ndarray,
+                maxiter: int) -> tuple[np.ndarray, bool]:
+    """Mode of every group's latents given the population ``N(mu, tau)`` (L-BFGS, all at once)."""
+    from scipy.optimize import minimize
+
+    shape = start.shape
+
+    def objective(flat):
+        u = flat.reshape(shape)
+        value, grad = latent_loglik(stats, u, grad=True)
+        dev = (u - mu) / tau
+        value -= 0.5 * float(np.sum(dev**2))
+        grad = grad - dev / tau
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(flat)
+        return -value, -grad.ravel()
+
+    with np.errstate(all="ignore"):
+        result = minimize(objective, start.ravel(), jac=True, method="L-BFGS-B",
+                          options={"maxiter": maxiter, "gtol": 1e-6})
+    return result.x.reshape(shape), bool(result.success)
 
 
-def _run_nuts(model, settings: dict) -> dict[str, np.ndarray]:
+def _population(latent: np.ndarray, hessian: np.ndarray, prior_u: tuple, priors: dict
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Population mean and spread per latent: a random-effects fit of the groups' likelihoods.
+
+    Each group's likelihood of latent ``k`` is approximated by a Gaussian (its Laplace
+    approximation with the first-stage prior ``N(m0, s0²)`` divided out); groups where it is at
+    least as informative as that prior enter ``ℓ_g ~ N(mean, spread² + 1/H_g)``, maximised with
+    the hyperpriors (spread on the log scale, which keeps it off zero). A latent informed by
+    fewer than two groups keeps the hyperprior's mean and spread.
+    """
+    from scipy.optimize import minimize
+
+    m0, s0 = prior_u
+    mean, sd, spread = _prior_vectors(priors)
+    mu, tau = mean.copy(), spread.copy()
+    info = np.diagonal(hessian, axis1=1, axis2=2)
+    for k in range(latent.shape[1]):
+        use = info[:, k] * s0[k] ** 2 >= 1.0
+        if use.sum() < 2:
+            continue
+        h = info[use, k]
+        ell = latent[use, k] + (latent[use, k] - m0[k]) / (s0[k] ** 2 * h)
+        err = 1.0 / h
+
+        def objective(theta, ell=ell, err=err, k=k):
+            m, log_t = theta
+            var = np.exp(2 * log_t) + err
+            value = (-0.5 * np.sum(np.log(var) + (ell - m) ** 2 / var)
+                     - 0.5 * ((m - mean[k]) / sd[k]) ** 2
+                     - 0.5 * (np.exp(log_t) / spread[k]) ** 2 + log_t)
+            return -value
+
+        start = np.array([np.average(ell, weights=h), np.log(max(float(np.std(ell)), 1e-2))])
+        result = minimize(objective, start, method="Nelder-Mead",
+                          options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 2000})
+        mu[k], tau[k] = result.x[0], np.exp(result.x[1])
+    return mu, tau
+
+
+def _find_mode(stats: SufficientStats, settings: dict) -> dict:
+    """Empirical-Bayes mode: the population from the groups' likelihoods, then each group's mode.
+
+    The joint mode of a hierarchical model is degenerate (the centred density grows without
+    bound as a spread shrinks to zero; the non-centred one inflates spreads ~√G-fold), so the
+    mode that MAP reports and that NUTS/ADVI start from is found in three steps: each group's
+    mode under the hyperprior alone, a random-effects fit of the population
+    (:func:`_population`), and each group's mode given that population.
+    """
+    mean, sd, spread = _prior_vectors(settings["priors"])
+    s0 = np.sqrt(sd**2 + spread**2)
+    start = np.tile(mean, (stats.n_groups, 1))
+    first, ok_first = _group_mode(stats, mean, s0, start, settings["map_maxiter"])
+    mu, tau = _population(first, _data_hessian(stats, first), (mean, s0), settings["priors"])
+    latent, ok = _group_mode(stats, mu, tau, first, settings["map_maxiter"])
+    return {"population_mean": mu, "population_spread": tau, "latent": latent,
+            "hessian": _data_hessian(stats, latent), "converged": ok_first and ok}
+
+
+def _data_hessian(stats: SufficientStats, latent: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    """−∂² log-likelihood / ∂u_g² per group ``(G, K, K)`` by central differences.
+
+    Groups share no data, so perturbing latent ``k`` of every group at once gives column ``k``
+    of every group's block: 2·K gradient evaluations in all.
+    """
+    n_groups, k = latent.shape
+    blocks = np.zeros((n_groups, k, k))
+    with np.errstate(all="ignore"):
+        for c in range(k):
+            e = np.zeros_like(latent)
+            e[:, c] = step
+            up = latent_loglik(stats, latent + e, grad=True)[1]
+            down = latent_loglik(stats, latent - e, grad=True)[1]
+            blocks[:, :, c] = -(up - down) / (2 * step)
+    blocks = 0.5 * (blocks + blocks.transpose(0, 2, 1))
+    return np.where(np.isfinite(blocks), blocks, 0.0)
+
+
+def _laplace(mode: dict, hessian: np.ndarray) -> tuple[np.ndarray, int]:
+    """Covariance of each group's latents at the mode given the population: ``(G, K, K)``."""
+    precision = hessian + np.eye(hessian.shape[1]) / mode["population_spread"] ** 2
+    eig, vec = np.linalg.eigh(precision)
+    floor = 1e-8 * np.maximum(eig.max(axis=1, keepdims=True), 1.0)
+    clipped = int((eig < floor).sum())
+    eig = np.maximum(eig, floor)
+    return np.einsum("gij,gj,gkj->gik", vec, 1.0 / eig, vec), clipped
+
+
+def _layout(mode: dict, hessian: np.ndarray) -> dict:
+    """Which latents to centre (the data's precision exceeds the population's) and how to whiten.
+
+    For each group the centred latents get the Cholesky factor of their Laplace covariance
+    (conditional on the population at its mode); the rest stay non-centred.
+    """
+    tau = mode["population_spread"]
+    centred = np.diagonal(hessian, axis1=1, axis2=2) * tau**2 > 1.0
+    n_groups, k = centred.shape
+    chol = np.zeros((n_groups, k, k))
+    for g in range(n_groups):
+        idx = np.flatnonzero(centred[g])
+        if idx.size:
+            block = hessian[g][np.ix_(idx, idx)] + np.diag(1.0 / tau[idx] ** 2)
+            eig, vec = np.linalg.eigh(block)
+            eig = np.maximum(eig, 1e-8 * max(float(eig.max()), 1.0))
+            cov = (vec / eig) @ vec.T
+            chol[g][np.ix_(idx, idx)] = np.linalg.cholesky(0.5 * (cov + cov.T))
+    return {"centred": centred, "chol": chol, "mode": mode["latent"],
+            "population_mean": mode["population_mean"],
+            "population_spread": mode["population_spread"]}
+
+
+def _latent_draws(layout: dict, mu: np.ndarray, tau: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Group latents from draws of the sampling parameterisation (NumPy twin of the model)."""
+    pinned = layout["mode"] + np.einsum("gkj,sgj->sgk", layout["chol"], w)
+    return np.where(layout["centred"], pinned, mu[:, None, :] + tau[:, None, :] * w)
+
+
+def _stack(posterior, name: str) -> np.ndarray:
+    """(chain, draw, …) → (chain·draw, …)."""
+    values = posterior[name].values
+    return values.reshape((-1,) + values.shape[2:]).astype(float)
+
+
+def _summary(layout: dict, posterior) -> dict[str, np.ndarray]:
+    mu = _stack(posterior, "population_mean")
+    tau = _stack(posterior, "population_spread")
+    latent = _latent_draws(layout, mu, tau, _stack(posterior, "group_w"))
+    return {"latent": latent, "population_mean": mu, "population_spread": tau,
+            "centred_share": np.array(float(layout["centred"].mean()))}
+
+
+def _run_nuts(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     pm = _quiet_pymc()
     import arviz as az
 
+    mode = _find_mode(stats, settings)
+    layout = _layout(mode, mode["hessian"])
+    model = build_pymc_model(stats, settings["priors"], layout)
     chains = settings["chains"]
-    with model:
+    with model, np.errstate(all="ignore"):
         idata = pm.sample(draws=settings["draws"], tune=settings["tune"], chains=chains,
                           cores=min(chains, 2), random_seed=settings["seed"], progressbar=False,
-                          compute_convergence_checks=False, target_accept=settings["target_accept"])
-    out = _group_draws(idata.posterior)
-    out["diverging"] = np.array(int(idata.sample_stats["diverging"].values.sum()))
+                          compute_convergence_checks=False,
+                          target_accept=settings["target_accept"])
+    out = _summary(layout, idata.posterior)
+    stats_ = idata.sample_stats
+    out["diverging"] = np.array(int(stats_["diverging"].values.sum()))
+    out["mean_tree_depth"] = np.array(float(stats_["tree_depth"].values.mean()))
     if chains > 1:
-        rhat = az.rhat(idata.posterior[list(GROUP_PARAMS)])
-        out["rhat_max"] = np.array(float(max(rhat[v].max() for v in GROUP_PARAMS)))
+        rhat = az.rhat(idata.posterior[["population_mean", "population_spread", "group_w"]])
+        out["rhat_max"] = np.array(float(max(float(rhat[v].max()) for v in rhat.data_vars)))
     return out
 
 
-def _run_advi(model, settings: dict) -> dict[str, np.ndarray]:
+def _run_advi(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     pm = _quiet_pymc()
-    with model:
+    mode = _find_mode(stats, settings)
+    layout = _layout(mode, mode["hessian"])
+    model = build_pymc_model(stats, settings["priors"], layout)
+    with model, np.errstate(all="ignore"):
         approx = pm.fit(n=settings["advi_steps"], method="advi", random_seed=settings["seed"],
                         progressbar=False)
         idata = approx.sample(settings["draws"], random_seed=settings["seed"])
-    out = _group_draws(idata.posterior)
+    out = _summary(layout, idata.posterior)
     out["elbo_final"] = np.array(float(-np.mean(approx.hist[-100:])))
     return out
 
 
-def _run_map(model, settings: dict, n_groups: int) -> dict[str, np.ndarray]:
-    """Mode in the unconstrained space, then draws of a Laplace approximation of each group.
+def _run_map(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
+    """The empirical-Bayes mode, then draws of each group's Laplace approximation given it.
 
-    The population parameters stay at the mode (an empirical-Bayes step): a joint Gaussian over
-    the non-centred offsets and the population spreads would ignore the funnel between them and
-    send draws of small groups to absurd values.
+    The population stays at its estimate: the draws carry the groups' uncertainty, not the
+    population's (NUTS carries both).
     """
-    pm = _quiet_pymc()
-    from pymc.blocking import DictToArrayBijection, RaveledVars
-    from scipy.optimize import minimize
-
-    start = model.initial_point()
-    value_names = [v.name for v in model.value_vars]
-    x0 = DictToArrayBijection.map({k: start[k] for k in value_names})
-    info = x0.point_map_info
-    logp = DictToArrayBijection.mapf(model.compile_logp(jacobian=True), start)
-    dlogp = DictToArrayBijection.mapf(model.compile_dlogp(jacobian=True), start)
-
-    def neg(xv):
-        return -float(logp(RaveledVars(xv, info)))
-
-    def neg_grad(xv):
-        return -np.asarray(dlogp(RaveledVars(xv, info)), dtype=float)
-
-    result = minimize(neg, x0.data, jac=neg_grad, method="L-BFGS-B",
-                      options={"maxiter": settings["map_maxiter"], "gtol": 1e-6})
-    mode = result.x
-    blocks, where = _group_hessians(neg_grad, mode, info, n_groups)
-    eig, vec = np.linalg.eigh(blocks)                                 # (G, k), (G, k, k)
-    floor = 1e-8 * np.maximum(eig.max(axis=1, keepdims=True), 1.0)
-    clipped = int((eig < floor).sum())
-    eig = np.maximum(eig, floor)
+    mode = _find_mode(stats, settings)
+    cov, clipped = _laplace(mode, mode["hessian"])
     rng = np.random.default_rng(settings["seed"])
-    z = rng.standard_normal((settings["draws"], n_groups, eig.shape[1]))
-    offsets = np.einsum("gij,sgj->sgi", vec, z / np.sqrt(eig))
-    draws = np.repeat(mode[None], settings["draws"], axis=0)
-    draws[:, where.ravel()] += offsets.reshape(settings["draws"], -1)
-
-    outs = model.replace_rvs_by_values([model[name] for name in GROUP_PARAMS])
-    fn = pm.pytensorf.compile(model.value_vars, outs, on_unused_input="ignore",
-                              mode="FAST_COMPILE")
-
-    def params_at(xv):
-        point = DictToArrayBijection.rmap(RaveledVars(xv, info), start)
-        return fn(*[point[name] for name in value_names])
-
-    out: dict[str, np.ndarray] = {}
-    at_mode = params_at(mode)
-    per_draw = [params_at(xv) for xv in draws]
-    for i, name in enumerate(GROUP_PARAMS):
-        out[name] = np.stack([row[i] for row in per_draw]).astype(float)
-        out[f"mode_{name}"] = np.asarray(at_mode[i], dtype=float)[None]
-    out["map_converged"] = np.array(bool(result.success))
-    out["laplace_clipped_eigenvalues"] = np.array(clipped)
-    return out
-
-
-def _group_hessians(neg_grad, mode: np.ndarray, info, n_groups: int, step: float = 1e-5):
-    """Per-group Hessian blocks of −log p over the group offsets, by central differences.
-
-    Groups interact only through the population parameters, so perturbing the same offset in
-    every group at once yields that column of every group's block: 2·(offsets per group)
-    gradient calls in all. Returns ``(blocks (G, k, k), positions (G, k))``.
-    """
-    owner, color, offset, slots = [], [], 0, 0
-    for name, shape, *_ in info:
-        count = int(np.prod(shape)) if shape else 1
-        if name.endswith("_z") and shape and shape[0] == n_groups:
-            per = count // n_groups
-            local = np.arange(count)
-            owner.append(np.stack([offset + local, local // per, slots + local % per], axis=1))
-            slots += per
-        offset += count
-    table = np.concatenate(owner)                                    # rows: position, group, slot
-    where = np.zeros((n_groups, slots), dtype=np.int64)
-    where[table[:, 1], table[:, 2]] = table[:, 0]
-    blocks = np.zeros((n_groups, slots, slots))
-    for c in range(slots):
-        e = np.zeros(mode.size)
-        e[where[:, c]] = step
-        response = (neg_grad(mode + e) - neg_grad(mode - e)) / (2 * step)
-        blocks[:, :, c] = response[where]
-    return 0.5 * (blocks + blocks.transpose(0, 2, 1)), where
+    noise = rng.standard_normal((settings["draws"],) + mode["latent"].shape)
+    chol = np.linalg.cholesky(cov)
+    latent = mode["latent"] + np.einsum("gkj,sgj->sgk", chol, noise)
+    return {"latent": latent, "mode_latent": mode["latent"][None],
+            "population_mean": mode["population_mean"][None],
+            "population_spread": mode["population_spread"][None],
+            "map_converged": np.array(mode["converged"]),
+            "laplace_clipped_eigenvalues": np.array(clipped)}
 
 
 # ----------------------------------------------------------------------------- estimator
@@ -634,20 +816,20 @@ class BTYDModel:
     Parameters
     ----------
     method
-        ``"nuts"`` (default: PyMC's NUTS), ``"map"`` (mode + Laplace draws, fastest) or
-        ``"advi"`` (mean-field variational).
+        ``"nuts"`` (default: PyMC's NUTS), ``"map"`` (mode + per-group Laplace draws, fastest)
+        or ``"advi"`` (mean-field variational inference).
     draws, tune, chains
-        NUTS draws and tuning steps per chain and chains; ``draws`` is also the number of
+        NUTS draws and tuning steps per chain, and chains; ``draws`` is also the number of
         Laplace or ADVI draws.
     seed
-        Random seed of every stochastic step; the same data and settings give identical output.
+        Seed of every stochastic step: the same data and settings give identical output.
     confidence
         Interval level, e.g. 0.99.
     cache_dir
         Posterior cache directory; ``None``: ``$LTV_CACHE_DIR`` or
         ``~/.cache/ltv-forecast/posteriors``; ``False``: no caching.
     advi_steps, target_accept, map_maxiter, max_predictive_draws, priors
-        Further inference settings (plain config, recorded in :meth:`params`).
+        Further settings (plain config, recorded in :meth:`params` and in the cache key).
     """
 
     name = "btyd"
@@ -669,72 +851,62 @@ class BTYDModel:
         self.max_predictive_draws = max_predictive_draws
         self.priors = priors
 
-    # -- settings and inference
-
     def _settings(self) -> dict:
         settings = {"method": self.method, "draws": int(self.draws), "seed": int(self.seed),
+                    "map_maxiter": int(self.map_maxiter),
                     "priors": copy.deepcopy(self.priors or PRIORS)}
         if self.method == "nuts":
             settings.update(tune=int(self.tune), chains=int(self.chains),
                             target_accept=float(self.target_accept))
         elif self.method == "advi":
-            settings.update(advi_steps=int(self.advi_steps))
-        else:
-            settings.update(map_maxiter=int(self.map_maxiter))
+            settings["advi_steps"] = int(self.advi_steps)
         return settings
 
     def fit(self, data: CohortData) -> BTYDModel:
-        """Collapse users, then load the posterior from the cache or infer and store it."""
+        """Collapse users, then load the posterior from the cache or infer it and store it."""
         global SAMPLING_CALLS
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if not 0.5 <= float(self.confidence) < 1:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence!r}")
+        if len(data.user_group) == 0:
+            raise ValueError("btyd needs at least one user with an observed install day")
         stats = collapse(data)
         settings = self._settings()
-        key = cache_key(stats.likelihood_arrays(), settings, _versions())
+        versions = _versions()
+        key = cache_key(stats.likelihood_arrays(), settings, versions)
         cache = None if self.cache_dir is False else PosteriorCache(self.cache_dir)
         hit = cache.load(key) if cache is not None else None
         if hit is not None:
             posterior = hit[0]
-            self.from_cache_ = True
         else:
-            model = build_pymc_model(stats, settings["priors"])
-            if self.method == "nuts":
-                posterior = _run_nuts(model, settings)
-            elif self.method == "advi":
-                posterior = _run_advi(model, settings)
-            else:
-                posterior = _run_map(model, settings, stats.n_groups)
+            run = {"nuts": _run_nuts, "advi": _run_advi, "map": _run_map}[self.method]
+            posterior = run(stats, settings)
             SAMPLING_CALLS += 1
-            self.from_cache_ = False
             if cache is not None:
-                cache.store(key, posterior, {"settings": settings, "versions": _versions()})
+                cache.store(key, posterior, {"settings": settings, "versions": versions})
         self.data_ = data
         self.stats_ = stats
         self.settings_ = settings
         self.cache_key_ = key
+        self.from_cache_ = hit is not None
         self.posterior_ = posterior
         return self
 
-    # -- forecast
-
-    def _draw_index(self) -> np.ndarray:
-        total = self.posterior_["p_alpha"].shape[0]
-        if total <= self.max_predictive_draws:
-            return np.arange(total)
-        return np.unique(np.linspace(0, total - 1, self.max_predictive_draws).round().astype(int))
+    def _draws(self) -> dict[str, np.ndarray]:
+        latent = self.posterior_["latent"]
+        total = latent.shape[0]
+        if total > self.max_predictive_draws:
+            keep = np.linspace(0, total - 1, self.max_predictive_draws).round().astype(int)
+            latent = latent[np.unique(keep)]
+        return group_params(latent, self.stats_.spend_center)
 
     def predict(self, n_days: int) -> CurveLTV:
         """Cumulative LTV per user and its credible interval for days ``0 … n_days-1``."""
-        post = self.posterior_
-        idx = self._draw_index()
-        draws = {name: post[name][idx] for name in GROUP_PARAMS}
-        curves = _expected_curves(self.stats_, self.data_.revenue, draws, n_days)
-        if self.method == "map":
-            point = _expected_curves(self.stats_, self.data_.revenue,
-                                     {name: post[f"mode_{name}"] for name in GROUP_PARAMS},
-                                     n_days)[0]
+        curves = _expected_curves(self.stats_, self.data_.revenue, self._draws(), n_days)
+        if "mode_latent" in self.posterior_:
+            mode = group_params(self.posterior_["mode_latent"], self.stats_.spend_center)
+            point = _expected_curves(self.stats_, self.data_.revenue, mode, n_days)[0]
         else:
             point = curves.mean(axis=0)
         tail = (1.0 - self.confidence) / 2.0
@@ -744,37 +916,35 @@ class BTYDModel:
         upper = np.maximum.accumulate(np.maximum(upper, ltv), axis=1)
         return CurveLTV(ltv=ltv, lower=np.minimum(lower, ltv), upper=upper)
 
-    # -- reporting
-
     def params(self, g: int) -> dict:
-        """Posterior means of group ``g``'s parameters, the method and its settings."""
+        """Group ``g``'s parameters (posterior means; MAP: the mode), method and settings."""
         post = self.posterior_
-        mean = {name: post[name][:, g].mean(axis=0) for name in GROUP_PARAMS}
-        p_a, p_b = mean["p_alpha"], mean["p_beta"]
-        t_g, t_d = mean["theta_gamma"], mean["theta_delta"]
+        latent = post["mode_latent"] if "mode_latent" in post else post["latent"]
+        values = group_params(latent[:, g], self.stats_.spend_center)
+        mean = {k: v.mean(axis=0) for k, v in values.items()}
+        p_mean = values["p_alpha"] / (values["p_alpha"] + values["p_beta"])
+        theta_mean = values["theta_gamma"] / (values["theta_gamma"] + values["theta_delta"])
         out = {
-            "p_alpha": float(p_a), "p_beta": float(p_b),
-            "theta_gamma": float(t_g), "theta_delta": float(t_d),
-            "p_mean": float(np.mean(post["p_alpha"][:, g] / (post["p_alpha"][:, g]
-                                                             + post["p_beta"][:, g]))),
-            "theta_mean": float(np.mean(post["theta_gamma"][:, g] / (post["theta_gamma"][:, g]
-                                                                     + post["theta_delta"][:, g]))),
-            "pay_a_no_day0_pay": float(mean["pay_a"][0]), "pay_b_no_day0_pay": float(mean["pay_b"][0]),
-            "pay_a_day0_pay": float(mean["pay_a"][1]), "pay_b_day0_pay": float(mean["pay_b"][1]),
+            "p_alpha": float(mean["p_alpha"]), "p_beta": float(mean["p_beta"]),
+            "theta_gamma": float(mean["theta_gamma"]), "theta_delta": float(mean["theta_delta"]),
+            "p_mean": float(p_mean.mean()), "theta_mean": float(theta_mean.mean()),
+            "pay_a": float(mean["pay_a"][0]), "pay_b": float(mean["pay_b"][0]),
+            "pay_a_day0_payer": float(mean["pay_a"][1]),
+            "pay_b_day0_payer": float(mean["pay_b"][1]),
             "spend_log_mean": float(mean["spend_m"]), "spend_log_sd": float(mean["spend_sigma"]),
             "spend_user_log_sd": float(mean["spend_tau"]),
             "users": int(self.stats_.users[g]),
-            "draws_total": int(post["p_alpha"].shape[0]),
-            "predictive_draws": int(len(self._draw_index())),
-            "from_cache": bool(self.from_cache_),
+            "posterior_draws": int(post["latent"].shape[0]),
             "posterior_key": self.cache_key_,
+            "from_cache": bool(self.from_cache_),
         }
-        for diag in ("diverging", "rhat_max", "elbo_final", "map_converged",
-                     "laplace_clipped_eigenvalues"):
+        for diag in ("diverging", "rhat_max", "mean_tree_depth", "centred_share", "elbo_final",
+                     "map_converged", "laplace_clipped_eigenvalues"):
             if diag in post:
                 out[diag] = post[diag].item()
         out.update({k: v for k, v in self.settings_.items() if k != "priors"})
-        out["priors"] = self.settings_["priors"]
+        out["max_predictive_draws"] = int(self.max_predictive_draws)
+        out["priors"] = copy.deepcopy(self.settings_["priors"])
         return {"btyd": out}
 
     @property
@@ -783,6 +953,7 @@ class BTYDModel:
 
 
 # ----------------------------------------------------------------------------- forecast math
+
 
 def _expected_curves(stats: SufficientStats, revenue: np.ndarray, draws: dict, n_days: int,
                      budget: int = 4_000_000) -> np.ndarray:

@@ -183,7 +183,17 @@ class CalibratedModel:
             "horizons": {str(h): {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                   for k, v in c.items()} for h, c in self.calibration_.items()},
             "fallback": [w for w in self.warnings_],
+            "why": self._why(),
         }
+
+    def _why(self) -> str:
+        if not self.calibration_:
+            return ("not calibrated: too few groups in the data have reached the horizons; "
+                    "the forecast is the curve model's")
+        parts = [f"day {h}: {c['loo_mape_calibrated']:.1f}% vs {c['loo_mape_base']:.1f}% "
+                 f"uncalibrated ({c['groups']} groups)" for h, c in sorted(self.calibration_.items())]
+        return ("calibrated on matured groups cut back to day "
+                f"{self.age_}; leave-one-group-out error " + "; ".join(parts))
 
     @property
     def assumptions(self) -> list[str]:

@@ -27,7 +27,8 @@ _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inlin
         "img-src data: blob:; font-src data:")
 _REQUEST_ORDER = ("dataset", "by", "as_of", "observe_days", "horizons", "confidence", "model",
                   "retention")
-_PARAMS_RESERVED = {"groups", "warnings", "request", "as_of", "assumptions", "run_id"}
+_PARAMS_RESERVED = {"groups", "warnings", "request", "as_of", "assumptions", "run_id",
+                    "model_selection"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,6 +146,12 @@ def _header(run: RunView) -> str:
         request_html = f'<p class="request-line" id="request"><strong>Request</strong> {items}</p>'
     else:
         request_html = '<p class="note">The request was not recorded with this run.</p>'
+    selection = run.params.get("model_selection") or {}
+    if isinstance(selection, dict) and selection.get("why"):
+        # auto says which model it chose and on what evidence; calibrated, what it learned.
+        request_html += (f'<p class="request-line" id="model-choice"><strong>Model choice</strong> '
+                         f'{_e(selection["why"])} <span class="note">({_e(selection.get("method", ""))})'
+                         "</span></p>")
     by = " · ".join(run.by) or "—"
     horizons = ", ".join(f"{h}" for h in run.horizons)
     return (

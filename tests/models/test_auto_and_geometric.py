@@ -1,4 +1,4 @@
-"""--model geometric (the old baseline) and --model auto (holdout choice, recorded)."""
+"""--model geometric (the old baseline) and --model auto (holdout choice among the retention fits, recorded)."""
 
 import numpy as np
 import pandas as pd
@@ -42,9 +42,11 @@ def test_geometric_model_is_labelled_and_records_r(inputs):
 def test_auto_records_candidates_scores_and_choice(inputs):
     result = run_forecast(inputs, ForecastRequest(model="auto"))
     selection = result.params["model_selection"]
-    assert set(selection["scores"]) == {"curve", "geometric"}
+    assert set(selection["scores"]) == {"curve", "curve:sbg", "curve:rational"}
     assert selection["choice"] == min(selection["scores"], key=selection["scores"].get)
-    assert set(result.forecast["model"]) == {selection["choice"]}
+    assert set(result.forecast["model"]) == {"curve"}
+    retention = {"curve": "ensemble", "curve:sbg": "sbg", "curve:rational": "rational"}[selection["choice"]]
+    assert result.params["groups"][0]["models"]["curve"]["retention"] == retention
     assert selection["choice"] in selection["why"]
 
 
