@@ -118,6 +118,7 @@ def _forecast(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     state = "reused existing run" if outcome.reused else "new run"
     print(f"\nrun {outcome.run_id} ({state}): {outcome.location}")
+    print(f"report: {outcome.location}/report.html")
     return 0
 
 
