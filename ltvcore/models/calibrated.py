@@ -19,9 +19,10 @@ and the base forecasts of the training groups, and recorded. Horizons with fewer
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import stdtrit
 
 from ltvcore.data.cohorts import CohortData, truncate
-from ltvcore.ltv import CurveLTV, z_value
+from ltvcore.ltv import CurveLTV
 from ltvcore.models.auto import observed_ltv
 
 __all__ = ["CalibratedModel"]
@@ -145,9 +146,11 @@ class CalibratedModel:
         observed = base.ltv[np.arange(n_groups), last][:, None]
         projected = np.maximum(base.ltv - observed, 0.0)
         ltv = np.where(day > last[:, None], observed + projected * factor, base.ltv)
-        z = z_value(self.confidence)
         # The calibrated interval: the base interval's relative width, moved with the point, and
-        # widened by the leave-one-out error of the calibration itself (on the log scale).
+        # widened by the leave-one-out error of the calibration itself (on the log scale), with
+        # a Student-t quantile: that error is estimated from a few dozen groups.
+        dof = max(min(c["groups"] for c in self.calibration_.values()) - len(c["coef"]), 1)
+        z = float(stdtrit(dof, 0.5 + self.confidence / 2))
         rel_low = np.divide(base.ltv - base.lower, base.ltv, out=np.zeros_like(ltv), where=base.ltv > 0)
         rel_up = np.divide(base.upper - base.ltv, base.ltv, out=np.zeros_like(ltv), where=base.ltv > 0)
         low = ltv - ltv * np.hypot(rel_low, 1 - np.exp(-z * spread))
