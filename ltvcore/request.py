@@ -12,7 +12,7 @@ from ltvcore.errors import InputError
 
 __all__ = ["ForecastRequest", "MODELS", "RETENTIONS"]
 
-MODELS = ("curve", "geometric", "calibrated", "auto")
+MODELS = ("curve", "geometric", "calibrated", "btyd", "auto")
 RETENTIONS = ("ensemble", "sbg", "rational")
 MAX_HORIZON = 3650
 

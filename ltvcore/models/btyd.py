@@ -58,6 +58,7 @@ library versions (:mod:`ltvcore.models.posterior_cache`): the same request never
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import warnings
@@ -84,26 +85,36 @@ METHODS = ("nuts", "map", "advi")
 #: Number of times posterior inference actually ran in this process (cache hits do not count).
 SAMPLING_CALLS = 0
 
-#: Per-group latent values, in order: ``u_g = mean + spread · z_g`` with ``z_g ~ N(0, 1)``.
+#: The model's latent values per group, in order (see :func:`group_params`).
 LATENTS = ("p_logit_mean", "p_log_conc", "theta_logit_mean", "theta_log_conc",
            "pay_logit_mean", "pay_log_conc", "pay_day0_logit_mean", "pay_day0_log_conc",
            "spend_log_mean", "spend_log_sigma", "spend_log_tau")
 
-#: Hyperpriors per latent: population mean ~ Normal(mean, sd), spread ~ HalfNormal(spread).
-#: ``spend_log_mean`` is relative to the pooled mean log amount of the data (currency-free).
+#: Latents shared by all groups (no spread): a campaign's handful of payers cannot separate how
+#: heterogeneous its payers are, or how much amounts vary within and between payers, from its
+#: own mean; these describe the product's price points more than the campaign.
+SHARED = ("pay_log_conc", "pay_day0_log_conc", "spend_log_sigma", "spend_log_tau")
+
+#: Hyperpriors: a latent that varies by group is ``mean_k + spread_k · z_g`` with population
+#: mean ``~ Normal(mean, sd)`` and spread ``~ HalfNormal(spread)``; a shared latent is
+#: ``~ Normal(mean, sd)``. ``spend_log_mean`` is relative to the pooled mean log amount of the
+#: data (currency-free).
 PRIORS: dict[str, dict[str, float]] = {
     "p_logit_mean": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
     "p_log_conc": {"mean": 1.0, "sd": 1.5, "spread": 1.0},
     "theta_logit_mean": {"mean": -2.0, "sd": 1.5, "spread": 1.0},
     "theta_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
     "pay_logit_mean": {"mean": -3.0, "sd": 2.0, "spread": 1.0},
-    "pay_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "pay_log_conc": {"mean": 0.0, "sd": 1.5},
     "pay_day0_logit_mean": {"mean": -2.0, "sd": 2.0, "spread": 1.0},
-    "pay_day0_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "pay_day0_log_conc": {"mean": 0.0, "sd": 1.5},
     "spend_log_mean": {"mean": 0.0, "sd": 2.0, "spread": 0.5},
-    "spend_log_sigma": {"mean": -0.5, "sd": 1.0, "spread": 0.5},
-    "spend_log_tau": {"mean": -0.5, "sd": 1.0, "spread": 0.5},
+    "spend_log_sigma": {"mean": -0.5, "sd": 1.0},
+    "spend_log_tau": {"mean": -0.5, "sd": 1.0},
 }
+
+_VARY = np.array([i for i, k in enumerate(LATENTS) if k not in SHARED])
+_SHARE = np.array([i for i, k in enumerate(LATENTS) if k in SHARED])
 
 ASSUMPTIONS = [
     "BG/BB: while alive a user is active each day with a constant probability p; death is "
@@ -191,16 +202,17 @@ def _unique_rows(columns: list[np.ndarray], weights: np.ndarray | None = None):
     return uniq, np.bincount(inverse, weights=w, minlength=len(uniq))
 
 
-def collapse(data: CohortData) -> SufficientStats:
-    """Per-user sufficient statistics, aggregated to unique rows with counts (vectorised)."""
-    n_groups = data.n_groups
+def _per_user(data: CohortData, last_day: int | None) -> dict[str, np.ndarray]:
+    """Each user's statistics over their days ``0 … min(age, last_day)``."""
     n_users = len(data.user_group)
-    group = data.user_group.astype(np.int64)
     age = data.user_age.astype(np.int64)
     u_idx = data.user_index.astype(np.int64)
     u_day = data.user_day.astype(np.int64)
     u_rev = np.asarray(data.user_revenue, dtype=float)
-
+    if last_day is not None:
+        age = np.minimum(age, last_day)
+        seen = u_day <= last_day
+        u_idx, u_day, u_rev = u_idx[seen], u_day[seen], u_rev[seen]
     later = u_day >= 1
     x = np.bincount(u_idx[later], minlength=n_users)
     t_x = np.zeros(n_users, dtype=np.int64)
@@ -213,26 +225,43 @@ def collapse(data: CohortData) -> SufficientStats:
     s1 = np.bincount(u_idx[paid], weights=log_amount, minlength=n_users)
     s2 = np.bincount(u_idx[paid], weights=log_amount**2, minlength=n_users)
     lbar = np.divide(s1, y, out=np.zeros(n_users), where=y > 0)
-    within = np.maximum(s2 - y * lbar**2, 0.0)
-    users = np.bincount(group, minlength=n_groups)
-    max_age = int(age.max()) if n_users else 0
+    return {"x": x, "t_x": t_x, "n": age, "status": status, "y": y, "lbar": lbar,
+            "within": np.maximum(s2 - y * lbar**2, 0.0), "log_amount": log_amount}
 
-    act, act_count = _unique_rows([group, x, t_x, age])
+
+def collapse(data: CohortData, fit_days: int | None = None) -> SufficientStats:
+    """Per-user sufficient statistics, aggregated to unique rows with counts (vectorised).
+
+    With ``fit_days``, the likelihood's statistics see each user's days ``0 … fit_days−1``
+    only (a right-censoring of long histories that bounds the fit's cost); the forecast rows
+    always carry the whole history.
+    """
+    n_groups = data.n_groups
+    group = data.user_group.astype(np.int64)
+    n_users = group.size
+    full = _per_user(data, None)
+    fit = full if fit_days is None else _per_user(data, int(fit_days) - 1)
+    users = np.bincount(group, minlength=n_groups)
+    x, t_x, status, y, lbar = fit["x"], fit["t_x"], fit["status"], fit["y"], fit["lbar"]
+    max_age = int(fit["n"].max()) if n_users else 0
+
+    act, act_count = _unique_rows([group, x, t_x, fit["n"]])
     pay, pay_count = _unique_rows([group, status, x, y])
     payer = y > 0
     spend, spend_count = _unique_rows([group[payer], y[payer]])
     _, spend_sum = _unique_rows([group[payer], y[payer]], lbar[payer])
     _, spend_sumsq = _unique_rows([group[payer], y[payer]], lbar[payer] ** 2)
     spend_dof = np.bincount(group[payer], weights=(y - 1)[payer], minlength=n_groups)
-    spend_within = np.bincount(group[payer], weights=within[payer], minlength=n_groups)
-    spend_center = float(log_amount.mean()) if log_amount.size else 0.0
+    spend_within = np.bincount(group[payer], weights=fit["within"][payer], minlength=n_groups)
+    spend_center = float(fit["log_amount"].mean()) if fit["log_amount"].size else 0.0
 
-    pred, pred_count = _unique_rows([group, x, t_x, age, status, y, lbar])
+    pred, pred_count = _unique_rows([group, full["x"], full["t_x"], full["n"], full["status"],
+                                     full["y"], full["lbar"]])
     # A group without eligible users is forecast as one new user of its group (pooled day-0
     # paying share): it still gets its own posterior draws from the population.
     empty = np.flatnonzero(users == 0)
     if empty.size:
-        share = float(status.mean()) if n_users else 0.0
+        share = float(full["status"].mean()) if n_users else 0.0
         extra = np.array([[g, 0, 0, 0, s, 0, 0.0] for g in empty for s in (0, 1)], dtype=float)
         extra_count = np.array([1.0 - share, share] * empty.size)
         pred = np.vstack([pred, extra])
@@ -261,55 +290,68 @@ def collapse(data: CohortData) -> SufficientStats:
 # ----------------------------------------------------------------------------- BG/BB likelihood
 
 
-def bgbb_rows(alpha, beta, gamma, delta, row_g, row_x, row_tx, row_n, *, grad: bool = False):
-    """BG/BB log-likelihood, activity coefficient and gradients per user row.
+def bgbb_rows(alpha, beta, gamma, delta, row_g, row_x, row_tx, row_n, *, weight=None):
+    """BG/BB log-likelihood and activity coefficient per user row (and weighted gradients).
 
-    Group parameters have shape ``(S, G)`` (``S`` draws); rows index groups and must be sorted
-    by group. Returns a dict with ``log_lik`` and ``log_coef`` of shape ``(S, R)``, where
-    ``P(active on a future day d | history) = exp(log_coef) · B(γ, δ+d)/B(γ, δ)`` (FHS 2010,
-    eq. 5 and the conditional expectation), and with ``grad`` also ``d_alpha`` … ``d_delta``:
-    ∂ log_lik / ∂ parameter.
+    Group parameters have shape ``(S, G)`` (``S`` draws); rows must be sorted by (group, x),
+    as :func:`collapse` sorts them. Returns a
+    dict with ``log_lik`` and ``log_coef`` of shape ``(S, R)``, where ``P(active on a future day
+    d | history) = exp(log_coef) · B(γ, δ+d)/B(γ, δ)`` (FHS 2010, eq. 5 and the conditional
+    expectation). With ``weight`` (per row) it also returns ``grad``, ``(4, S, G)``: the
+    gradient of ``Σ weight · log_lik`` with respect to (α, β, γ, δ).
 
     ``ln Γ`` and ``ψ`` come from SciPy once per group and draw, then by their recurrences
-    (``ln Γ(z+1) = ln Γ(z) + ln z``, ``ψ(z+1) = ψ(z) + 1/z``); the sum over the possible death
-    days ``j = t_x … n−1`` of ``B(α+x, β+j−x)/B(α,β) · B(γ+1, δ+j)/B(γ,δ)`` runs by the terms'
-    ratio relative to the first term, so nothing underflows. Cost: ``O(S·(G·age + Σ gaps))``,
-    whatever the number of users.
+    (``ln Γ(z+1) = ln Γ(z) + ln z``, ``ψ(z+1) = ψ(z) + 1/z``). The sum over the possible death
+    days ``j = t_x … n−1`` of ``term_j = B(α+x, β+j−x)/B(α,β) · B(γ+1, δ+j)/B(γ,δ)`` is a
+    difference of suffix sums shared by all rows with the same (group, x): the terms by their
+    ratio, rescaled against underflow; the terms decrease in ``j``, so the suffix beyond ``n``
+    is at most ``age ×`` the difference and no precision is lost. Cost:
+    ``O(S·Σ_(group, x) (max n − min t_x) + S·R)``, whatever the number of users.
     """
     alpha, beta, gamma, delta = (np.atleast_2d(np.asarray(v, dtype=float))
                                  for v in (alpha, beta, gamma, delta))
     row_g, row_x, row_tx, row_n = (np.ascontiguousarray(v, dtype=np.int64)
                                    for v in (row_g, row_x, row_tx, row_n))
-    if row_g.size and np.any(np.diff(row_g) < 0):
-        raise ValueError("rows must be sorted by group")
+    if row_g.size and np.any(np.diff(row_g * (int(row_x.max()) + 1) + row_x) < 0):
+        raise ValueError("rows must be sorted by (group, x)")
     n_draws, n_groups = alpha.shape
     bounds = np.searchsorted(row_g, np.arange(n_groups + 1)).astype(np.int64)
     base = np.stack([alpha, beta, alpha + beta, delta, gamma + delta], axis=-1)  # (S, G, 5)
     n_rows = row_g.size
     log_lik = np.empty((n_draws, n_rows))
     log_coef = np.empty((n_draws, n_rows))
-    grads = np.zeros((4, n_draws, n_rows) if grad else (4, 0, 0))
-    n_size = int(row_n.max(initial=0)) + 2
+    want_grad = weight is not None
+    weight = np.ascontiguousarray(weight if want_grad else np.zeros(0), dtype=float)
+    grad = np.zeros((4, n_draws, n_groups) if want_grad else (4, 0, 0))
+    n_size = int(max(row_n.max(initial=0), row_x.max(initial=0))) + 2
     with np.errstate(all="ignore"):
         _bgbb_kernel(base, gammaln(base), digamma(base), gamma, bounds, row_x, row_tx, row_n,
-                     n_size, grad, log_lik, log_coef, grads)
+                     n_size, want_grad, weight, log_lik, log_coef, grad)
     out = {"log_lik": log_lik, "log_coef": log_coef}
-    if grad:
-        out.update(d_alpha=grads[0], d_beta=grads[1], d_gamma=grads[2], d_delta=grads[3])
+    if want_grad:
+        out["grad"] = grad
     return out
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _bgbb_kernel(base, gl0, dg0, gamma, bounds, row_x, row_tx, row_n, n_size, grad,
-                 log_lik, log_coef, grads):  # pragma: no cover - compiled
-    # Tables per (draw, group): ln Γ and ψ of (α, β, α+β, δ, γ+δ) + j for j = 0 … n_size−1.
+def _bgbb_kernel(base, gl0, dg0, gamma, bounds, row_x, row_tx, row_n, n_size, want_grad,
+                 weight, log_lik, log_coef, grad):  # pragma: no cover - compiled
+    big = 1e150
+    ln_big = np.log(big)
     gl = np.empty((5, n_size))
     dg = np.empty((5, n_size))
+    step = np.empty(n_size)
+    rel = np.empty(n_size)                      # term_j / term_{j_lo} · big**rel_k[j]
+    rel_k = np.empty(n_size, dtype=np.int64)
+    suf = np.empty(n_size)                      # Σ_{j' ≥ j} of rel, at scale big**suf_k[j]
+    suf_k = np.empty(n_size, dtype=np.int64)
+    wsum = np.empty((4, n_size))                # Σ_{j' ≥ j} rel · ∂ln term parts, same scale
     for s in range(base.shape[0]):
         for g in range(base.shape[1]):
             lo, hi = bounds[g], bounds[g + 1]
             if lo == hi:
                 continue
+            # ln Γ and ψ of (α, β, α+β, δ, γ+δ) + j by their recurrences.
             for k in range(5):
                 z = base[s, g, k]
                 gl[k, 0] = gl0[s, g, k]
@@ -319,51 +361,108 @@ def _bgbb_kernel(base, gl0, dg0, gamma, bounds, row_x, row_tx, row_n, n_size, gr
                     dg[k, j] = dg[k, j - 1] + 1.0 / (z + j - 1)
             a, b = base[s, g, 0], base[s, g, 1]
             c, d = gamma[s, g], base[s, g, 3]
+            # term_{j+1} / term_j = (β+j−x) · step_j
+            for j in range(n_size):
+                step[j] = (d + j) / ((a + b + j) * (c + d + 1.0 + j))
             ln_b_ab = gl[0, 0] + gl[1, 0] - gl[2, 0]
             ln_b_cd0 = gl[4, 0] - gl[3, 0]          # ln Γ(γ+δ) − ln Γ(δ)
-            for r in range(lo, hi):
-                x, tx, n = row_x[r], row_tx[r], row_n[r]
-                log_p_n = gl[0, x] + gl[1, n - x] - gl[2, n] - ln_b_ab
-                log_a = log_p_n + gl[3, n] - gl[4, n] + ln_b_cd0          # × S(n)
-                total = log_a
-                da = db = dc = dd = 0.0
-                if grad:
-                    da = dg[0, x] - dg[0, 0] + dg[2, 0] - dg[2, n]
-                    db = dg[1, n - x] - dg[1, 0] + dg[2, 0] - dg[2, n]
-                    dc = dg[4, 0] - dg[4, n]
-                    dd = dg[3, n] - dg[4, n] - dg[3, 0] + dg[4, 0]
-                if tx < n:
-                    # First death-day term: P(x, t_x) · Q(t_x), Q(j) = B(γ+1, δ+j)/B(γ, δ).
-                    log_first = (gl[0, x] + gl[1, tx - x] - gl[2, tx] - ln_b_ab + np.log(c)
-                                 + gl[3, tx] - gl[4, tx + 1] + ln_b_cd0)
-                    rel = 1.0
-                    acc = 0.0
-                    ga = gb = gc = gd = 0.0
-                    for j in range(tx, n):
-                        acc += rel
-                        if grad:
-                            ga += rel * (dg[0, x] - dg[0, 0] + dg[2, 0] - dg[2, j])
-                            gb += rel * (dg[1, j - x] - dg[1, 0] + dg[2, 0] - dg[2, j])
-                            gc += rel * (1.0 / c + dg[4, 0] - dg[4, j + 1])
-                            gd += rel * (dg[3, j] - dg[3, 0] + dg[4, 0] - dg[4, j + 1])
-                        rel *= (b + j - x) / (a + b + j) * (d + j) / (c + d + 1.0 + j)
-                    log_tail = log_first + np.log(acc)
-                    top = max(log_a, log_tail)
-                    total = top + np.log(np.exp(log_a - top) + np.exp(log_tail - top))
-                    if grad:
-                        w_a = np.exp(log_a - total)
-                        w_t = np.exp(log_tail - total) / acc
-                        da = w_a * da + w_t * ga
-                        db = w_a * db + w_t * gb
-                        dc = w_a * dc + w_t * gc
-                        dd = w_a * dd + w_t * gd
-                log_lik[s, r] = total
-                log_coef[s, r] = log_p_n + np.log((a + x) / (a + b + n)) - total
-                if grad:
-                    grads[0, s, r] = da
-                    grads[1, s, r] = db
-                    grads[2, s, r] = dc
-                    grads[3, s, r] = dd
+            ln_c = np.log(c)
+            start = lo
+            while start < hi:
+                # Rows with the same x share the death-day sums over j ∈ [min t_x, max n):
+                # terms by their ratio going forward, suffix sums going backward (accurate:
+                # the terms decrease in j), both rescaled by powers of `big`.
+                x = row_x[start]
+                stop = start
+                j_lo = row_tx[start]
+                j_hi = row_n[start]
+                while stop < hi and row_x[stop] == x:
+                    j_lo = min(j_lo, row_tx[stop])
+                    j_hi = max(j_hi, row_n[stop])
+                    stop += 1
+                if j_hi > j_lo:
+                    value = 1.0
+                    scale = 0
+                    for j in range(j_lo, j_hi):
+                        rel[j] = value
+                        rel_k[j] = scale
+                        value *= (b + j - x) * step[j]
+                        if value < 1.0 / big:
+                            value *= big
+                            scale += 1
+                    cur = rel_k[j_hi - 1]
+                    total_run = 0.0
+                    w0 = w1 = w2 = w3 = 0.0
+                    suf[j_hi] = 0.0
+                    suf_k[j_hi] = cur
+                    for m in range(4):
+                        wsum[m, j_hi] = 0.0
+                    for j in range(j_hi - 1, j_lo - 1, -1):
+                        if rel_k[j] < cur:
+                            shrink = big ** (rel_k[j] - cur)
+                            total_run *= shrink
+                            w0 *= shrink
+                            w1 *= shrink
+                            w2 *= shrink
+                            w3 *= shrink
+                            cur = rel_k[j]
+                        v = rel[j]
+                        total_run += v
+                        suf[j] = total_run
+                        suf_k[j] = cur
+                        if want_grad:
+                            w0 += v * dg[1, j - x]
+                            w1 += v * dg[2, j]
+                            w2 += v * dg[3, j]
+                            w3 += v * dg[4, j + 1]
+                            wsum[0, j] = w0
+                            wsum[1, j] = w1
+                            wsum[2, j] = w2
+                            wsum[3, j] = w3
+                    # ln term_{j_lo} = ln P(x, j_lo) + ln Q(j_lo)
+                    ln_first = (gl[0, x] + gl[1, j_lo - x] - gl[2, j_lo] - ln_b_ab + ln_c
+                                + gl[3, j_lo] - gl[4, j_lo + 1] + ln_b_cd0)
+                for r in range(start, stop):
+                    tx, n = row_tx[r], row_n[r]
+                    log_p_n = gl[0, x] + gl[1, n - x] - gl[2, n] - ln_b_ab
+                    log_a = log_p_n + gl[3, n] - gl[4, n] + ln_b_cd0          # × S(n)
+                    total = log_a
+                    w_a = 1.0
+                    w_t = 0.0
+                    factor = 0.0
+                    if tx < n:
+                        # Σ_{j=t_x}^{n−1} term_j = suffix(t_x) − suffix(n)
+                        factor = big ** (suf_k[tx] - suf_k[n])
+                        ratio = suf[n] * factor / suf[tx]
+                        log_tail = (np.log(suf[tx]) - suf_k[tx] * ln_big + ln_first
+                                    + np.log1p(-ratio))
+                        small = np.exp(-abs(log_a - log_tail))
+                        total = max(log_a, log_tail) + np.log1p(small)
+                        w_a = 1.0 / (1.0 + small) if log_a >= log_tail else small / (1.0 + small)
+                        w_t = 1.0 - w_a
+                    log_lik[s, r] = total
+                    # ln((α+x)/(α+β+n)) from the ln Γ tables.
+                    log_coef[s, r] = (log_p_n + gl[0, x + 1] - gl[0, x] - gl[2, n + 1]
+                                      + gl[2, n] - total)
+                    if want_grad:
+                        wr = weight[r]
+                        # ∂ ln L = w_A ∂ ln A + w_T · E[∂ ln term_j] over the death days
+                        grad[0, s, g] += wr * w_a * (dg[0, x] - dg[0, 0] + dg[2, 0] - dg[2, n])
+                        grad[1, s, g] += wr * w_a * (dg[1, n - x] - dg[1, 0] + dg[2, 0]
+                                                     - dg[2, n])
+                        grad[2, s, g] += wr * w_a * (dg[4, 0] - dg[4, n])
+                        grad[3, s, g] += wr * w_a * (dg[3, n] - dg[4, n] - dg[3, 0] + dg[4, 0])
+                        if w_t > 0.0:
+                            gap = suf[tx] - factor * suf[n]
+                            e1 = (wsum[0, tx] - factor * wsum[0, n]) / gap
+                            e2 = (wsum[1, tx] - factor * wsum[1, n]) / gap
+                            e3 = (wsum[2, tx] - factor * wsum[2, n]) / gap
+                            e4 = (wsum[3, tx] - factor * wsum[3, n]) / gap
+                            grad[0, s, g] += wr * w_t * (dg[0, x] - dg[0, 0] + dg[2, 0] - e2)
+                            grad[1, s, g] += wr * w_t * (e1 - dg[1, 0] + dg[2, 0] - e2)
+                            grad[2, s, g] += wr * w_t * (1.0 / c + dg[4, 0] - e4)
+                            grad[3, s, g] += wr * w_t * (e3 - dg[3, 0] + dg[4, 0] - e4)
+                start = stop
 
 
 def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
@@ -375,7 +474,8 @@ def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
     n_groups = stats.n_groups
     act = bgbb_rows(*(params[k][None] for k in ("p_alpha", "p_beta", "theta_gamma",
                                                 "theta_delta")),
-                    stats.act_group, stats.act_x, stats.act_tx, stats.act_n, grad=grad)
+                    stats.act_group, stats.act_x, stats.act_tx, stats.act_n,
+                    weight=stats.act_count if grad else None)
     value = float(np.dot(stats.act_count, act["log_lik"][0]))
 
     # Paying days among active days after day 0: beta-binomial (C(x, y) dropped).
@@ -395,13 +495,10 @@ def data_loglik(stats: SufficientStats, params: dict, *, grad: bool = False):
     if not grad:
         return value
 
-    def per_group(weights, index=stats.act_group):
+    def per_group(weights, index):
         return np.bincount(index, weights=weights, minlength=n_groups)
 
-    grads = {}
-    for name, key in (("p_alpha", "d_alpha"), ("p_beta", "d_beta"), ("theta_gamma", "d_gamma"),
-                      ("theta_delta", "d_delta")):
-        grads[name] = per_group(stats.act_count * act[key][0])
+    grads = dict(zip(("p_alpha", "p_beta", "theta_gamma", "theta_delta"), act["grad"][:, 0]))
     grads["pay_a"] = pay_grad[0].reshape(n_groups, 2)
     grads["pay_b"] = pay_grad[1].reshape(n_groups, 2)
     d_v = -0.5 * stats.spend_count / v + sq / (2 * v**2)
@@ -507,7 +604,7 @@ class DataLogLik(Op):
         return self.memo[1], self.memo[2]
 
     def make_node(self, latent):
-        latent = pt.as_tensor_variable(latent)
+        latent = pt.cast(pt.as_tensor_variable(latent), "float64")
         return Apply(self, [latent], [pt.dscalar()])
 
     def perform(self, node, inputs, outputs):
@@ -524,7 +621,7 @@ class DataLogLikGrad(Op):
         self.parent = parent
 
     def make_node(self, latent):
-        latent = pt.as_tensor_variable(latent)
+        latent = pt.cast(pt.as_tensor_variable(latent), "float64")
         return Apply(self, [latent], [latent.type()])
 
     def perform(self, node, inputs, outputs):
@@ -536,42 +633,57 @@ class DataLogLikGrad(Op):
 
 
 def _prior_vectors(priors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hyperprior means and sds of all latents, and spreads of the varying ones."""
     mean = np.array([priors[k]["mean"] for k in LATENTS], dtype=float)
     sd = np.array([priors[k]["sd"] for k in LATENTS], dtype=float)
-    spread = np.array([priors[k]["spread"] for k in LATENTS], dtype=float)
+    spread = np.array([priors[LATENTS[i]]["spread"] for i in _VARY], dtype=float)
     return mean, sd, spread
 
 
 def build_pymc_model(stats: SufficientStats, priors: dict | None = None, layout: dict | None = None):
-    """The joint model: population → group latents ``u_g ~ N(mean, spread)`` → likelihood.
+    """The joint model over all groups, parameterised for sampling.
 
-    Without ``layout`` the group latents are non-centred (``u = mean + spread·z``), the
-    parameterisation used to find the mode. With ``layout`` (from :func:`_layout`) the same
-    posterior is reparameterised for sampling: latents the data pin down are centred and
-    whitened by the Laplace covariance at the mode (``u_g = mode_g + L_g w_g``), the others stay
-    non-centred, so NUTS meets a near-isotropic posterior instead of a funnel or a ridge.
+    Population: each varying latent ``k`` has mean ``μ_k ~ Normal(mean, sd)`` and spread
+    ``τ_k ~ HalfNormal(spread)``; each shared latent ``~ Normal(mean, sd)``. Groups:
+    ``u_gk ~ Normal(μ_k, τ_k)``. Data: :class:`DataLogLik`, one weighted term per unique row.
+
+    The parameterisation (``layout``, from :func:`_layout` at the empirical-Bayes mode; computed
+    when not given) changes the geometry, not the posterior: latents the data pin down are
+    centred and whitened by their Laplace covariance (``u_g = mode_g + L_g w_g``), the others
+    non-centred and whitened (``u_g = μ + τ·(z_g + L_g w_g)``), and ``μ_k = μ̂_k + τ_k/√G · η_k``
+    where most groups are centred (else a fixed scale), so that few groups make no funnel
+    between a spread and its mean. NUTS then meets a near-isotropic posterior.
     """
     pm = _quiet_pymc()
-    mean, sd, spread = _prior_vectors(PRIORS if priors is None else priors)
-    coords = {"group": np.arange(stats.n_groups), "latent": list(LATENTS)}
+    priors = PRIORS if priors is None else priors
+    if layout is None:
+        mode = _find_mode(stats, {"priors": priors, "map_maxiter": 5000})
+        layout = _layout(mode, mode["hessian"])
+    mean, sd, spread = _prior_vectors(priors)
+    n_groups = stats.n_groups
+    coords = {"group": np.arange(n_groups), "varying": [LATENTS[i] for i in _VARY],
+              "shared": [LATENTS[i] for i in _SHARE]}
     with pm.Model(coords=coords) as model:
-        if layout is None:
-            mu = pm.Normal("population_mean", mean, sd, dims="latent")
-            tau = pm.HalfNormal("population_spread", spread, dims="latent")
-            z = pm.Normal("group_z", 0.0, 1.0, dims=("group", "latent"))
-            latent = mu + tau * z
-        else:
-            mu = pm.Normal("population_mean", mean, sd, dims="latent",
-                           initval=layout["population_mean"])
-            tau = pm.HalfNormal("population_spread", spread, dims="latent",
-                                initval=layout["population_spread"])
-            w = pm.Flat("group_w", dims=("group", "latent"))
-            centred = layout["centred"]
-            pinned = layout["mode"] + (layout["chol"] * w[:, None, :]).sum(axis=-1)
-            latent = pt.switch(centred, pinned, mu + tau * w)
-            prior = pt.switch(centred, -pt.log(tau) - 0.5 * ((latent - mu) / tau) ** 2,
-                              -0.5 * w**2)
-            pm.Potential("group_prior", prior.sum())
+        shared = pm.Normal("shared_value", mean[_SHARE], sd[_SHARE], dims="shared",
+                           initval=layout["population_mean"][_SHARE])
+        tau = pm.HalfNormal("population_spread", spread, dims="varying",
+                            initval=layout["population_spread"])
+        eta = pm.Flat("mean_offset", dims="varying")
+        tied = layout["tied_mean"]
+        mu = layout["population_mean"][_VARY] + pt.switch(
+            tied, tau / np.sqrt(n_groups), layout["mean_scale"]) * eta
+        pm.Potential("population_mean_prior",
+                     pt.sum(-0.5 * ((mu - mean[_VARY]) / sd[_VARY]) ** 2
+                            + pt.switch(tied, pt.log(tau), 0.0)))
+        w = pm.Flat("group_w", dims=("group", "varying"))
+        centred = layout["centred"]
+        v = layout["offset"] + (layout["chol"] * w[:, None, :]).sum(axis=-1)
+        varying = pt.switch(centred, v, mu + tau * v)
+        prior = pt.switch(centred, -pt.log(tau) - 0.5 * ((v - mu) / tau) ** 2, -0.5 * v**2)
+        pm.Potential("group_prior", prior.sum())
+        latent = pt.zeros((n_groups, len(LATENTS)), dtype="float64")
+        latent = pt.set_subtensor(latent[:, _VARY], varying)
+        latent = pt.set_subtensor(latent[:, _SHARE], pt.alloc(shared, n_groups, _SHARE.size))
         pm.Potential("loglik", DataLogLik(stats)(latent))
     return model
 
@@ -589,6 +701,23 @@ def _versions() -> dict:
             "numpy": np.__version__, "scipy": scipy.__version__, "btyd_source": source}
 
 
+@contextlib.contextmanager
+def _numba_mode():
+    """Compile PyMC's functions with PyTensor's Numba backend.
+
+    The model's graph is small (the data live in :class:`DataLogLik`, run in object mode), and
+    Numba compiles it in ~3 s where the C backend needs ~25 s on a cold ``~/.pytensor``; the
+    sampling speed is the same.
+    """
+    import os
+    import pytensor
+
+    mode = os.environ.get("BTYD_MODE_EXPERIMENT", "NUMBA")
+    with pytensor.config.change_flags(mode=mode), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*object mode.*", category=UserWarning)
+        yield
+
+
 def _quiet_pymc():
     """Import PyMC without ArviZ's refactor banner; returns the module."""
     with warnings.catch_warnings():
@@ -598,27 +727,55 @@ def _quiet_pymc():
     return pymc
 
 
-def _group_mode(stats: SufficientStats, mu: np.ndarray, tau: np.ndarray, start: np.ndarray,
+def _group_mode(stats: SufficientStats, mu: np.ndarray, scale: np.ndarray, start: np.ndarray,
                 maxiter: int) -> tuple[np.ndarray, bool]:
-    """Mode of every group's latents given the population ``N(mu, tau)`` (L-BFGS, all at once)."""
+    """Mode of all latents given their priors ``N(mu, scale)`` (length K), by L-BFGS.
+
+    Varying latents are one value per group, shared latents one value in all; ``start`` is
+    ``(G, K)``. Returns the ``(G, K)`` latents at the mode and whether L-BFGS converged.
+    """
     from scipy.optimize import minimize
 
-    shape = start.shape
+    n_groups, n_vary = start.shape[0], _VARY.size
+
+    def unpack(flat):
+        u = np.empty(start.shape)
+        u[:, _VARY] = flat[:n_groups * n_vary].reshape(n_groups, n_vary)
+        u[:, _SHARE] = flat[n_groups * n_vary:]
+        return u
 
     def objective(flat):
-        u = flat.reshape(shape)
+        u = unpack(flat)
         value, grad = latent_loglik(stats, u, grad=True)
-        dev = (u - mu) / tau
-        value -= 0.5 * float(np.sum(dev**2))
-        grad = grad - dev / tau
+        dev_vary = (u[:, _VARY] - mu[_VARY]) / scale[_VARY]
+        dev_share = (u[0, _SHARE] - mu[_SHARE]) / scale[_SHARE]
+        value -= 0.5 * float(np.sum(dev_vary**2) + np.sum(dev_share**2))
         if not np.isfinite(value):
             return np.inf, np.zeros_like(flat)
-        return -value, -grad.ravel()
+        grad_vary = grad[:, _VARY] - dev_vary / scale[_VARY]
+        grad_share = grad[:, _SHARE].sum(axis=0) - dev_share / scale[_SHARE]
+        return -value, -np.concatenate([grad_vary.ravel(), grad_share])
 
+    x0 = np.concatenate([start[:, _VARY].ravel(), start[0, _SHARE]])
     with np.errstate(all="ignore"):
-        result = minimize(objective, start.ravel(), jac=True, method="L-BFGS-B",
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B",
                           options={"maxiter": maxiter, "gtol": 1e-6})
-    return result.x.reshape(shape), bool(result.success)
+    return unpack(result.x), bool(result.success)
+
+
+def _marginal_information(hessian: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """The data's precision about each latent alone, ``(G, K)``: ``1/Σ_kk − 1/spread_k²``.
+
+    ``Σ = (H + diag(1/spread²))⁻¹`` is the group's Laplace covariance under the prior
+    ``N(·, spread²)``; its diagonal accounts for what the group's other latents leave unknown
+    (a group's typical spend is uncertain if its spread between payers is), which ``H_kk``
+    alone would not.
+    """
+    precision = hessian + np.eye(hessian.shape[1]) / spread**2
+    eig, vec = np.linalg.eigh(precision)
+    eig = np.maximum(eig, 1e-10 * np.maximum(eig.max(axis=1, keepdims=True), 1.0))
+    variance = np.einsum("gij,gj,gij->gi", vec, 1.0 / eig, vec)
+    return np.maximum(1.0 / variance - 1.0 / spread**2, 0.0)
 
 
 def _population(latent: np.ndarray, hessian: np.ndarray, prior_u: tuple, priors: dict
@@ -635,8 +792,9 @@ def _population(latent: np.ndarray, hessian: np.ndarray, prior_u: tuple, priors:
 
     m0, s0 = prior_u
     mean, sd, spread = _prior_vectors(priors)
+    mean, sd = mean[_VARY], sd[_VARY]
     mu, tau = mean.copy(), spread.copy()
-    info = np.diagonal(hessian, axis1=1, axis2=2)
+    info = _marginal_information(hessian, s0)
     for k in range(latent.shape[1]):
         use = info[:, k] * s0[k] ** 2 >= 1.0
         if use.sum() < 2:
@@ -670,13 +828,23 @@ def _find_mode(stats: SufficientStats, settings: dict) -> dict:
     (:func:`_population`), and each group's mode given that population.
     """
     mean, sd, spread = _prior_vectors(settings["priors"])
-    s0 = np.sqrt(sd**2 + spread**2)
+    scale = sd.copy()
+    scale[_VARY] = np.sqrt(sd[_VARY] ** 2 + spread**2)
     start = np.tile(mean, (stats.n_groups, 1))
-    first, ok_first = _group_mode(stats, mean, s0, start, settings["map_maxiter"])
-    mu, tau = _population(first, _data_hessian(stats, first), (mean, s0), settings["priors"])
-    latent, ok = _group_mode(stats, mu, tau, first, settings["map_maxiter"])
+    maxiter = settings["map_maxiter"]
+    first, ok_first = _group_mode(stats, mean, scale, start, maxiter)
+    block = np.ix_(np.arange(stats.n_groups), _VARY, _VARY)
+    mu_vary, tau = _population(first[:, _VARY], _data_hessian(stats, first)[block],
+                               (mean[_VARY], scale[_VARY]), settings["priors"])
+    mu, scale = mean.copy(), sd.copy()
+    mu[_VARY], scale[_VARY] = mu_vary, tau
+    latent, ok = _group_mode(stats, mu, scale, first, maxiter)
+    mu[_SHARE] = latent[0, _SHARE]
+    hessian = _data_hessian(stats, latent)
+    shared = np.diagonal(hessian, axis1=1, axis2=2).sum(axis=0)   # shared latents' information
     return {"population_mean": mu, "population_spread": tau, "latent": latent,
-            "hessian": _data_hessian(stats, latent), "converged": ok_first and ok}
+            "hessian": hessian[block], "shared_information": shared,
+            "converged": ok_first and ok}
 
 
 def _data_hessian(stats: SufficientStats, latent: np.ndarray, step: float = 1e-5) -> np.ndarray:
@@ -709,32 +877,56 @@ def _laplace(mode: dict, hessian: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _layout(mode: dict, hessian: np.ndarray) -> dict:
-    """Which latents to centre (the data's precision exceeds the population's) and how to whiten.
+    """How to parameterise each group's varying latents for sampling.
 
-    For each group the centred latents get the Cholesky factor of their Laplace covariance
-    (conditional on the population at its mode); the rest stay non-centred.
+    A latent is centred where the data's precision about it exceeds the population's
+    (``u = v``), else non-centred (``u = mean + spread · v``, ``v ~ N(0, 1)``); each group's
+    centred and non-centred blocks are then whitened by their Laplace approximation at the
+    mode, ``v = offset + L·w``, so that ``w`` is close to independent ``N(0, 1)`` and NUTS
+    meets neither a funnel nor a ridge. The reparameterisation is linear with a constant
+    Jacobian: the posterior is unchanged.
     """
     tau = mode["population_spread"]
-    centred = np.diagonal(hessian, axis1=1, axis2=2) * tau**2 > 1.0
+    mu = mode["population_mean"][_VARY]
+    latent = mode["latent"][:, _VARY]
+    centred = _marginal_information(hessian, tau) * tau**2 > 1.0
     n_groups, k = centred.shape
+    offset = np.where(centred, latent, (latent - mu) / tau)
     chol = np.zeros((n_groups, k, k))
     for g in range(n_groups):
-        idx = np.flatnonzero(centred[g])
-        if idx.size:
-            block = hessian[g][np.ix_(idx, idx)] + np.diag(1.0 / tau[idx] ** 2)
-            eig, vec = np.linalg.eigh(block)
+        for block in (np.flatnonzero(centred[g]), np.flatnonzero(~centred[g])):
+            if not block.size:
+                continue
+            h = hessian[g][np.ix_(block, block)]
+            if centred[g, block[0]]:
+                precision = h + np.diag(1.0 / tau[block] ** 2)
+            else:   # in units of the spread: z = (u − mean) / spread
+                precision = tau[block, None] * h * tau[None, block] + np.eye(block.size)
+            eig, vec = np.linalg.eigh(0.5 * (precision + precision.T))
             eig = np.maximum(eig, 1e-8 * max(float(eig.max()), 1.0))
             cov = (vec / eig) @ vec.T
-            chol[g][np.ix_(idx, idx)] = np.linalg.cholesky(0.5 * (cov + cov.T))
-    return {"centred": centred, "chol": chol, "mode": mode["latent"],
+            chol[g][np.ix_(block, block)] = np.linalg.cholesky(0.5 * (cov + cov.T))
+    return {"centred": centred, "chol": chol, "offset": offset,
+            "tied_mean": centred.mean(axis=0) >= 0.5,
+            "mean_scale": np.sqrt(tau**2 / n_groups + 1e-4),
             "population_mean": mode["population_mean"],
-            "population_spread": mode["population_spread"]}
+            "population_spread": tau}
 
 
-def _latent_draws(layout: dict, mu: np.ndarray, tau: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Group latents from draws of the sampling parameterisation (NumPy twin of the model)."""
-    pinned = layout["mode"] + np.einsum("gkj,sgj->sgk", layout["chol"], w)
-    return np.where(layout["centred"], pinned, mu[:, None, :] + tau[:, None, :] * w)
+def _from_sampling(layout: dict, shared: np.ndarray, tau: np.ndarray, eta: np.ndarray,
+                   w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(latent (S, G, K), population mean (S, K))`` from draws of the sampling
+    parameterisation (NumPy twin of :func:`build_pymc_model`)."""
+    n_groups = w.shape[1]
+    mu = np.empty((w.shape[0], len(LATENTS)))
+    mu[:, _SHARE] = shared
+    scale = np.where(layout["tied_mean"], tau / np.sqrt(n_groups), layout["mean_scale"])
+    mu[:, _VARY] = layout["population_mean"][_VARY] + scale * eta
+    v = layout["offset"] + np.einsum("gkj,sgj->sgk", layout["chol"], w)
+    varying = np.where(layout["centred"], v, mu[:, None, _VARY] + tau[:, None, :] * v)
+    latent = np.repeat(mu[:, None, :], n_groups, axis=1)
+    latent[:, :, _VARY] = varying
+    return latent, mu
 
 
 def _stack(posterior, name: str) -> np.ndarray:
@@ -744,11 +936,35 @@ def _stack(posterior, name: str) -> np.ndarray:
 
 
 def _summary(layout: dict, posterior) -> dict[str, np.ndarray]:
-    mu = _stack(posterior, "population_mean")
     tau = _stack(posterior, "population_spread")
-    latent = _latent_draws(layout, mu, tau, _stack(posterior, "group_w"))
+    latent, mu = _from_sampling(layout, _stack(posterior, "shared_value"), tau,
+                                _stack(posterior, "mean_offset"), _stack(posterior, "group_w"))
     return {"latent": latent, "population_mean": mu, "population_spread": tau,
             "centred_share": np.array(float(layout["centred"].mean()))}
+
+
+def _population_variances(mode: dict, priors: dict) -> dict[str, np.ndarray]:
+    """Rough posterior variances of the population parameters (unconstrained) at the mode."""
+    n_groups = mode["latent"].shape[0]
+    _, sd, _ = _prior_vectors(priors)
+    tau = mode["population_spread"]
+    shared_var = 1.0 / (mode["shared_information"] + 1.0 / sd**2)
+    return {"shared_value": shared_var[_SHARE], "mean_offset": np.ones(tau.size),
+            "population_spread_log__": np.full(tau.size, max(0.5 / n_groups, 0.005))}
+
+
+def _initial_potential(model, mode: dict, priors: dict):
+    """A diagonal mass-matrix adaptation that starts from the Laplace scales at the mode."""
+    from pymc.blocking import DictToArrayBijection
+    from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt
+
+    scales = _population_variances(mode, priors)
+    start = model.initial_point()
+    point = {v.name: start[v.name] for v in model.value_vars}
+    flat = DictToArrayBijection.map(point)
+    var = np.concatenate([np.broadcast_to(scales.get(name, 1.0), shape).ravel()
+                          for name, shape, *_ in flat.point_map_info])
+    return QuadPotentialDiagAdapt(var.size, flat.data, var, 10)
 
 
 def _run_nuts(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
@@ -759,17 +975,25 @@ def _run_nuts(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     layout = _layout(mode, mode["hessian"])
     model = build_pymc_model(stats, settings["priors"], layout)
     chains = settings["chains"]
-    with model, np.errstate(all="ignore"):
+    # Start every chain near the mode (the offsets w ~ N(0, 1) jittered by a third) with the
+    # mass matrix set to the Laplace scales, so warm-up need not discover scales of 0.01.
+    rng = np.random.default_rng(settings["seed"])
+    n_groups, n_vary = layout["centred"].shape
+    initvals = [{"group_w": 0.3 * rng.standard_normal((n_groups, n_vary)),
+                 "mean_offset": 0.3 * rng.standard_normal(n_vary)} for _ in range(chains)]
+    with model, _numba_mode(), np.errstate(all="ignore"):
+        potential = _initial_potential(model, mode, settings["priors"])
+        step = pm.NUTS(potential=potential, target_accept=settings["target_accept"])
         idata = pm.sample(draws=settings["draws"], tune=settings["tune"], chains=chains,
                           cores=min(chains, 2), random_seed=settings["seed"], progressbar=False,
-                          compute_convergence_checks=False,
-                          target_accept=settings["target_accept"])
+                          compute_convergence_checks=False, step=step, initvals=initvals)
     out = _summary(layout, idata.posterior)
     stats_ = idata.sample_stats
     out["diverging"] = np.array(int(stats_["diverging"].values.sum()))
     out["mean_tree_depth"] = np.array(float(stats_["tree_depth"].values.mean()))
     if chains > 1:
-        rhat = az.rhat(idata.posterior[["population_mean", "population_spread", "group_w"]])
+        rhat = az.rhat(idata.posterior[["shared_value", "mean_offset", "population_spread",
+                                        "group_w"]])
         out["rhat_max"] = np.array(float(max(float(rhat[v].max()) for v in rhat.data_vars)))
     return out
 
@@ -779,9 +1003,13 @@ def _run_advi(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     mode = _find_mode(stats, settings)
     layout = _layout(mode, mode["hessian"])
     model = build_pymc_model(stats, settings["priors"], layout)
-    with model, np.errstate(all="ignore"):
+    # Start at the mode with the population's scales (a unit default would take tens of
+    # thousands of steps to shrink).
+    sigma = {k: np.sqrt(v) for k, v in _population_variances(mode, settings["priors"]).items()}
+    sigma["group_w"] = np.full(layout["centred"].size, 0.5)
+    with model, _numba_mode(), np.errstate(all="ignore"):
         approx = pm.fit(n=settings["advi_steps"], method="advi", random_seed=settings["seed"],
-                        progressbar=False)
+                        progressbar=False, start_sigma=sigma)
         idata = approx.sample(settings["draws"], random_seed=settings["seed"])
     out = _summary(layout, idata.posterior)
     out["elbo_final"] = np.array(float(-np.mean(approx.hist[-100:])))
@@ -791,15 +1019,16 @@ def _run_advi(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
 def _run_map(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     """The empirical-Bayes mode, then draws of each group's Laplace approximation given it.
 
-    The population stays at its estimate: the draws carry the groups' uncertainty, not the
-    population's (NUTS carries both).
+    The population (and the shared latents) stay at their estimate: the draws carry the
+    groups' uncertainty, not the population's (NUTS carries both).
     """
     mode = _find_mode(stats, settings)
     cov, clipped = _laplace(mode, mode["hessian"])
     rng = np.random.default_rng(settings["seed"])
-    noise = rng.standard_normal((settings["draws"],) + mode["latent"].shape)
+    noise = rng.standard_normal((settings["draws"], stats.n_groups, _VARY.size))
     chol = np.linalg.cholesky(cov)
-    latent = mode["latent"] + np.einsum("gkj,sgj->sgk", chol, noise)
+    latent = np.repeat(mode["latent"][None], settings["draws"], axis=0)
+    latent[:, :, _VARY] += np.einsum("gkj,sgj->sgk", chol, noise)
     return {"latent": latent, "mode_latent": mode["latent"][None],
             "population_mean": mode["population_mean"][None],
             "population_spread": mode["population_spread"][None],
@@ -828,6 +1057,9 @@ class BTYDModel:
     cache_dir
         Posterior cache directory; ``None``: ``$LTV_CACHE_DIR`` or
         ``~/.cache/ltv-forecast/posteriors``; ``False``: no caching.
+    fit_days
+        Users' histories enter the likelihood up to this age (right-censored; ``None``: all).
+        The fit's cost grows with its square; forecasts condition on whole histories.
     advi_steps, target_accept, map_maxiter, max_predictive_draws, priors
         Further settings (plain config, recorded in :meth:`params` and in the cache key).
     """
@@ -836,8 +1068,9 @@ class BTYDModel:
 
     def __init__(self, method: str = "nuts", draws: int = 500, tune: int = 500, chains: int = 2,
                  seed: int = 0, confidence: float = 0.99, cache_dir=None, *,
-                 advi_steps: int = 20000, target_accept: float = 0.8, map_maxiter: int = 5000,
-                 max_predictive_draws: int = 400, priors: dict | None = None) -> None:
+                 fit_days: int | None = 120, advi_steps: int = 10000, target_accept: float = 0.9,
+                 map_maxiter: int = 5000, max_predictive_draws: int = 400,
+                 priors: dict | None = None) -> None:
         self.method = method
         self.draws = draws
         self.tune = tune
@@ -845,6 +1078,7 @@ class BTYDModel:
         self.seed = seed
         self.confidence = confidence
         self.cache_dir = cache_dir
+        self.fit_days = fit_days
         self.advi_steps = advi_steps
         self.target_accept = target_accept
         self.map_maxiter = map_maxiter
@@ -854,6 +1088,7 @@ class BTYDModel:
     def _settings(self) -> dict:
         settings = {"method": self.method, "draws": int(self.draws), "seed": int(self.seed),
                     "map_maxiter": int(self.map_maxiter),
+                    "fit_days": None if self.fit_days is None else int(self.fit_days),
                     "priors": copy.deepcopy(self.priors or PRIORS)}
         if self.method == "nuts":
             settings.update(tune=int(self.tune), chains=int(self.chains),
@@ -871,7 +1106,7 @@ class BTYDModel:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence!r}")
         if len(data.user_group) == 0:
             raise ValueError("btyd needs at least one user with an observed install day")
-        stats = collapse(data)
+        stats = collapse(data, self.fit_days)
         settings = self._settings()
         versions = _versions()
         key = cache_key(stats.likelihood_arrays(), settings, versions)
@@ -936,7 +1171,6 @@ class BTYDModel:
             "users": int(self.stats_.users[g]),
             "posterior_draws": int(post["latent"].shape[0]),
             "posterior_key": self.cache_key_,
-            "from_cache": bool(self.from_cache_),
         }
         for diag in ("diverging", "rhat_max", "mean_tree_depth", "centred_share", "elbo_final",
                      "map_converged", "laplace_clipped_eigenvalues"):
@@ -972,14 +1206,14 @@ def _expected_curves(stats: SufficientStats, revenue: np.ndarray, draws: dict, n
     if empty.any():  # a new user of the population: pooled day-0 revenue per user
         observed[empty] = revenue[:, 0].sum() / max(int(stats.users.sum()), 1)
 
-    x_size = int(stats.pred_x.max(initial=0)) + 1
     n_size = int(stats.pred_n.max(initial=0)) + 1
     out = np.empty((n_draws, n_groups, n_days))
     bounds = np.searchsorted(stats.pred_group, np.arange(n_groups + 1))
-    per_group = max(1, budget // max(n_draws * max(n_days, x_size * n_size), 1))
+    per_group = max(1, budget // (n_draws * (n_days + n_size)))
     for lo in range(0, n_groups, per_group):
         hi = min(n_groups, lo + per_group)
-        rows = slice(bounds[lo], bounds[hi])
+        rows = np.arange(bounds[lo], bounds[hi])
+        rows = rows[stats.pred_n[rows] < n_days - 1]     # older users have no future to forecast
         g = stats.pred_group[rows] - lo
         x, tx, n = stats.pred_x[rows], stats.pred_tx[rows], stats.pred_n[rows]
         sub = {k: v[:, lo:hi] for k, v in draws.items()}

@@ -1,0 +1,294 @@
+"""The hierarchical BTYD model: numerics, parameter recovery, forecasts, cache and determinism.
+
+Data are simulated from the model itself (BG/BB activity and dropout, beta-binomial paying,
+lognormal–normal amounts) with known parameters, so recovery can be checked against the truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltvcore.data.cohorts import attach_installs, build_cohorts
+from ltvcore.models import btyd
+from ltvcore.models.btyd import BTYDModel
+
+# Per group: p ~ Beta(alpha, beta) daily activity while alive, theta ~ Beta(gamma, delta) daily
+# death; paying day among active days: Beta(pay_a, pay_b) per (no day-0 purchase, day-0
+# purchase); log amount ~ N(user mean ~ N(m, tau), sigma). sigma and tau are shared by the
+# groups (as the model assumes).
+TRUTH = [
+    dict(alpha=1.2, beta=0.8, gamma=0.6, delta=4.0, m=1.5),
+    dict(alpha=2.0, beta=2.0, gamma=0.4, delta=6.0, m=1.2),
+    dict(alpha=0.8, beta=1.5, gamma=0.8, delta=3.0, m=1.8),
+]
+SHARED = dict(pay_a=(0.05, 0.5), pay_b=(5.0, 2.0), day0_share=0.05, day0_amount=2.0,
+              sigma=0.8, tau=0.6)
+
+
+def simulate(truth=TRUTH, users: int = 2000, days: int = 60, seed: int = 1,
+             install_days: int = 1, campaign_prefix: str = "g"):
+    """Events and installs of ``users`` per group observed for ``days`` days after the last install."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2026-01-01")
+    ev_user, ev_day, ev_rev, inst_user, inst_day, inst_group = [], [], [], [], [], []
+    first_id = 0
+    for g, t in enumerate(truth):
+        offset = rng.integers(0, install_days, users)
+        age = (days - 1) + (install_days - 1 - offset)
+        p = rng.beta(t["alpha"], t["beta"], users)
+        theta = rng.beta(t["gamma"], t["delta"], users)
+        day0_pay = rng.random(users) < SHARED["day0_share"]
+        status = day0_pay.astype(int)
+        pi = rng.beta(np.take(SHARED["pay_a"], status), np.take(SHARED["pay_b"], status))
+        user_mean = rng.normal(t["m"], SHARED["tau"], users)
+        death = rng.geometric(np.clip(theta, 1e-12, 1.0))        # first day dead, >= 1
+        day = np.arange(1, int(age.max()) + 1)[None, :]
+        alive = (day < death[:, None]) & (day <= age[:, None])
+        active = alive & (rng.random(alive.shape) < p[:, None])
+        paying = active & (rng.random(alive.shape) < pi[:, None])
+        amount = np.exp(user_mean[:, None] + SHARED["sigma"] * rng.standard_normal(alive.shape))
+        u, d = np.nonzero(active)
+        ids = first_id + np.arange(users)
+        ev_user += [ids, ids[u]]
+        ev_day += [offset, offset[u] + d + 1]
+        ev_rev += [np.where(day0_pay, SHARED["day0_amount"], 0.0),
+                   np.where(paying[u, d], np.maximum(np.round(amount[u, d], 2), 0.01), 0.0)]
+        inst_user.append(ids)
+        inst_day.append(offset)
+        inst_group += [f"{campaign_prefix}{g}"] * users
+        first_id += users
+    ids = np.concatenate(inst_user)
+    installs = pd.DataFrame({"user_id": [f"u{i}" for i in ids],
+                             "install_date": start + np.concatenate(inst_day).astype("timedelta64[D]"),
+                             "campaign": inst_group})
+    events = pd.DataFrame({"user_id": [f"u{i}" for i in np.concatenate(ev_user)],
+                           "event_date": start + np.concatenate(ev_day).astype("timedelta64[D]"),
+                           "revenue": np.concatenate(ev_rev)})
+    as_of = start + np.timedelta64(install_days - 1 + days - 1, "D")
+    return events, installs, as_of
+
+
+def cohorts(events, installs, as_of, observe_days: int = 1):
+    installs, user, age = attach_installs(events, installs)
+    return build_cohorts(events, installs, user, age, by=["campaign"], as_of=as_of,
+                         observe_days=observe_days, window_days=None)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return cohorts(*simulate())
+
+
+@pytest.fixture(scope="module")
+def map_model(data, tmp_path_factory):
+    return BTYDModel(method="map", cache_dir=tmp_path_factory.mktemp("cache")).fit(data)
+
+
+# ----------------------------------------------------------------------------- numerics
+
+
+def test_bgbb_likelihood_matches_the_papers_sum_term_by_term(data):
+    stats = btyd.collapse(data)
+    params = [np.array([[1.2, 2.0, 0.8]]), np.array([[0.8, 2.0, 1.5]]),
+              np.array([[0.6, 0.4, 0.8]]), np.array([[4.0, 6.0, 3.0]])]
+    rows = btyd.bgbb_rows(*params, stats.act_group, stats.act_x, stats.act_tx, stats.act_n)
+    pick = np.linspace(0, stats.act_group.size - 1, 200).astype(int)
+    reference = [btyd.bgbb_loglik_reference(*(p[0, stats.act_group[i]] for p in params),
+                                            stats.act_x[i], stats.act_tx[i], stats.act_n[i])
+                 for i in pick]
+    np.testing.assert_allclose(rows["log_lik"][0, pick], reference, rtol=1e-10, atol=1e-10)
+
+
+def test_gradient_of_the_likelihood_matches_finite_differences(data):
+    stats = btyd.collapse(data)
+    rng = np.random.default_rng(0)
+    latent = np.tile([0.3, 1.0, -2.0, 1.5, -4.5, 1.5, -1.3, 1.0, 0.1, -0.2, -0.5], (3, 1))
+    latent = latent + 0.1 * rng.standard_normal(latent.shape)
+    _, grad = btyd.latent_loglik(stats, latent, grad=True)
+    step = 1e-5
+    numeric = np.zeros_like(latent)
+    for idx in np.ndindex(latent.shape):
+        bump = np.zeros_like(latent)
+        bump[idx] = step
+        numeric[idx] = (btyd.latent_loglik(stats, latent + bump)
+                        - btyd.latent_loglik(stats, latent - bump)) / (2 * step)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4 * np.abs(numeric).max())
+
+
+def test_users_collapse_to_few_weighted_rows(data):
+    stats = btyd.collapse(data)
+    users = len(data.user_group)
+    assert stats.act_count.sum() == users == stats.pay_count.sum() == stats.pred_count.sum()
+    assert len(stats.act_count) < users / 3
+    # x active days after day 0, the last one at t_x, within n observed days
+    assert np.all((stats.act_x <= stats.act_tx) & (stats.act_tx <= stats.act_n))
+    assert np.all((stats.act_x == 0) == (stats.act_tx == 0))
+    active_after_day0 = np.sum(data.user_day >= 1)
+    assert np.dot(stats.act_count, stats.act_x) == active_after_day0
+
+
+def test_fit_days_censors_the_likelihood_but_not_the_forecast_rows(data):
+    full, short = btyd.collapse(data), btyd.collapse(data, fit_days=20)
+    assert short.act_n.max() == 19 and full.act_n.max() == 59
+    np.testing.assert_array_equal(short.pred_n, full.pred_n)
+
+
+# ----------------------------------------------------------------------------- recovery
+
+
+def _check_recovery(model: BTYDModel) -> None:
+    for g, t in enumerate(TRUTH):
+        got = model.params(g)["btyd"]
+        # Beta means within 0.03; concentrations (α+β) within 35%.
+        assert got["p_mean"] == pytest.approx(t["alpha"] / (t["alpha"] + t["beta"]), abs=0.03)
+        assert got["theta_mean"] == pytest.approx(t["gamma"] / (t["gamma"] + t["delta"]),
+                                                  abs=0.03)
+        assert got["p_alpha"] + got["p_beta"] == pytest.approx(t["alpha"] + t["beta"], rel=0.35)
+        assert got["theta_gamma"] + got["theta_delta"] == pytest.approx(t["gamma"] + t["delta"],
+                                                                        rel=0.35)
+        # Paying: P(pay | active) for users without / with a day-0 purchase.
+        for suffix, s in (("", 0), ("_day0_payer", 1)):
+            want = SHARED["pay_a"][s] / (SHARED["pay_a"][s] + SHARED["pay_b"][s])
+            mean = got[f"pay_a{suffix}"] / (got[f"pay_a{suffix}"] + got[f"pay_b{suffix}"])
+            assert mean == pytest.approx(want, rel=0.3)
+        assert got["spend_log_mean"] == pytest.approx(t["m"], abs=0.25)
+        assert got["spend_log_sd"] == pytest.approx(SHARED["sigma"], rel=0.15)
+        assert got["spend_user_log_sd"] == pytest.approx(SHARED["tau"], rel=0.25)
+
+
+def test_map_recovers_the_simulated_parameters(map_model):
+    _check_recovery(map_model)
+
+
+@pytest.mark.slow
+def test_nuts_recovers_the_simulated_parameters_and_is_deterministic(data):
+    first = BTYDModel(method="nuts", draws=150, tune=150, chains=2, cache_dir=False).fit(data)
+    _check_recovery(first)
+    stats = first.params(0)["btyd"]
+    assert stats["rhat_max"] < 1.1
+    # Same seed, same data: identical draws (chains run in parallel processes).
+    second = BTYDModel(method="nuts", draws=150, tune=150, chains=2, cache_dir=False).fit(data)
+    np.testing.assert_array_equal(first.posterior_["latent"], second.posterior_["latent"])
+    np.testing.assert_array_equal(first.predict(90).upper, second.predict(90).upper)
+
+
+# ----------------------------------------------------------------------------- forecast
+
+
+def test_predict_gives_finite_monotone_curves_inside_their_intervals(map_model, data):
+    curve = map_model.predict(365)
+    for values in (curve.ltv, curve.lower, curve.upper):
+        assert values.shape == (3, 365)
+        assert np.isfinite(values).all()
+        assert np.all(np.diff(values, axis=1) >= -1e-12)
+    assert np.all(curve.lower <= curve.ltv + 1e-12) and np.all(curve.ltv <= curve.upper + 1e-12)
+    # Observed days are observed revenue per user; the future adds to it.
+    users = np.bincount(data.user_group, minlength=3)
+    observed = np.cumsum(data.revenue, axis=1)[:, :60] / users[:, None]
+    np.testing.assert_allclose(curve.ltv[:, :60], observed)
+    assert np.all(curve.ltv[:, 364] > curve.ltv[:, 59])
+    assert np.all(curve.upper[:, 364] > curve.lower[:, 364])
+
+
+def test_forecast_is_close_to_a_fresh_simulation_of_the_same_groups(map_model):
+    """The expected 180-day LTV matches what new users of the true model realise."""
+    events, installs, _ = simulate(users=20000, days=180, seed=99)
+    day = (events["event_date"].to_numpy().astype("datetime64[D]")
+           - np.datetime64("2026-01-01")).astype(int)
+    group = installs.set_index("user_id").loc[events["user_id"], "campaign"].to_numpy()
+    realised = pd.Series(events["revenue"].to_numpy()[day < 180]).groupby(group[day < 180]).sum()
+    realised = realised.reindex([f"g{g}" for g in range(3)]).to_numpy() / 20000
+    forecast = map_model.predict(180).ltv[:, 179]
+    np.testing.assert_allclose(forecast, realised, rtol=0.2)
+
+
+def test_a_group_without_eligible_users_gets_a_population_forecast(data):
+    events, installs, as_of = simulate(users=300, days=30, seed=5)
+    late = pd.DataFrame({"user_id": ["late-1", "late-2"], "install_date": [as_of, as_of],
+                         "campaign": ["new", "new"]})
+    late_events = pd.DataFrame({"user_id": ["late-1", "late-2"], "event_date": [as_of, as_of],
+                                "revenue": [0.0, 1.0]})
+    subset = cohorts(pd.concat([events, late_events], ignore_index=True),
+                     pd.concat([installs, late], ignore_index=True), as_of, observe_days=7)
+    assert subset.groups["fit_users"].tolist()[-1] == 0
+    curve = BTYDModel(method="map", cache_dir=False).fit(subset).predict(90)
+    assert np.isfinite(curve.ltv).all() and np.all(curve.ltv[-1] > 0)
+
+
+def test_params_and_assumptions_are_recorded(map_model):
+    params = map_model.params(1)
+    assert set(params) == {"btyd"}
+    entry = params["btyd"]
+    assert entry["method"] == "map" and entry["seed"] == 0 and entry["users"] == 2000
+    assert entry["map_converged"] is True
+    assert "priors" in entry and "posterior_key" in entry
+    assert len(map_model.assumptions) >= 4
+    assert any("BG/BB" in a for a in map_model.assumptions)
+
+
+def test_unknown_method_is_a_clear_error(data):
+    with pytest.raises(ValueError, match="method must be one of"):
+        BTYDModel(method="gibbs").fit(data)
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def test_posterior_is_cached_and_reused_without_sampling_again(data, tmp_path):
+    before = btyd.SAMPLING_CALLS
+    first = BTYDModel(method="map", cache_dir=tmp_path).fit(data)
+    assert btyd.SAMPLING_CALLS == before + 1 and not first.from_cache_
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+    again = BTYDModel(method="map", cache_dir=tmp_path).fit(data)
+    assert btyd.SAMPLING_CALLS == before + 1 and again.from_cache_
+    np.testing.assert_array_equal(first.predict(120).ltv, again.predict(120).ltv)
+    np.testing.assert_array_equal(first.predict(120).upper, again.predict(120).upper)
+
+    # Different data or different settings: a new posterior.
+    other = cohorts(*simulate(users=500, seed=2))
+    BTYDModel(method="map", cache_dir=tmp_path).fit(other)
+    assert btyd.SAMPLING_CALLS == before + 2
+    BTYDModel(method="map", seed=1, cache_dir=tmp_path).fit(data)
+    assert btyd.SAMPLING_CALLS == before + 3
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_cache_directory_defaults_to_the_environment(data, tmp_path, monkeypatch):
+    from ltvcore.models.posterior_cache import PosteriorCache, default_cache_dir
+
+    monkeypatch.setenv("LTV_CACHE_DIR", str(tmp_path / "env-cache"))
+    assert default_cache_dir() == tmp_path / "env-cache"
+    model = BTYDModel(method="map").fit(data)
+    assert PosteriorCache().path(model.cache_key_).exists()
+
+
+def test_cached_files_are_byte_identical_for_the_same_posterior(tmp_path):
+    from ltvcore.models.posterior_cache import PosteriorCache
+
+    arrays = {"latent": np.arange(6.0).reshape(2, 3), "flag": np.array(True)}
+    one = PosteriorCache(tmp_path / "a").store("k" * 64, arrays, {"x": 1})
+    two = PosteriorCache(tmp_path / "b").store("k" * 64, arrays, {"x": 1})
+    assert one.read_bytes() == two.read_bytes()
+    loaded, meta = PosteriorCache(tmp_path / "a").load("k" * 64)
+    np.testing.assert_array_equal(loaded["latent"], arrays["latent"])
+    assert meta["x"] == 1
+    (tmp_path / "a" / f"{'k' * 64}.npz").write_bytes(b"not a zip")
+    assert PosteriorCache(tmp_path / "a").load("k" * 64) is None
+
+
+def test_map_is_deterministic_for_a_seed(data):
+    one = BTYDModel(method="map", cache_dir=False).fit(data).predict(200)
+    two = BTYDModel(method="map", cache_dir=False).fit(data).predict(200)
+    for a, b in zip((one.ltv, one.lower, one.upper), (two.ltv, two.lower, two.upper)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_advi_runs_and_brackets_the_map_forecast(data, map_model):
+    model = BTYDModel(method="advi", advi_steps=3000, draws=200, cache_dir=False).fit(data)
+    curve, point = model.predict(180), map_model.predict(180)
+    assert np.isfinite(curve.ltv).all()
+    np.testing.assert_allclose(curve.ltv[:, -1], point.ltv[:, -1], rtol=0.15)
