@@ -21,14 +21,18 @@ day 0 (starter packs) is taken as observed, never modelled.
   ``π ~ Beta(a_gs, b_gs)`` where ``s`` is whether the user paid on day 0: in game data most
   users never pay, the few payers pay again, and a day-0 purchase is the strongest early sign
   of a payer. In purchase data every active day pays and ``π`` goes to 1.
-* **Spend per paying day: lognormal–normal.** ``ln(amount) ~ N(μ_u, σ_g²)`` with
-  ``μ_u ~ N(m_g, τ_g²)`` (whales: users differ in their typical basket). Conjugate, so users
+* **Spend per paying day: lognormal–normal.** ``ln(amount) ~ N(μ_u, σ²)`` with
+  ``μ_u ~ N(m_g, τ²)`` (whales: users differ in their typical basket). Conjugate, so users
   collapse to (paying days, mean and spread of their log amounts). Chosen over Gamma-Gamma
   (Fader, Hardie & Lee 2005) because in-app spending is close to lognormal and the lognormal
   needs no ``q > 1`` constraint for a finite mean.
-* **Partial pooling.** Each group has 11 latent values (logit mean and log concentration of
-  the four Betas, ``m_g``, ``ln σ_g``, ``ln τ_g``), each ``Normal(population mean, population
-  spread)`` across groups (non-centred), so a small campaign borrows the others' shape.
+* **Partial pooling.** Six latent values vary by group (logit mean and log concentration of
+  ``p``, logit mean of ``θ``, the logit means of the two ``π`` Betas, ``m_g``), each
+  ``Normal(population mean, population spread)`` across groups, so a small campaign borrows
+  the others' shape. Five are shared by all groups (see :data:`SHARED`): the concentration of
+  ``θ`` (how unequal churn is, which sets the long tail a first week cannot show: matured
+  campaigns in the data teach it to young ones), the two ``π`` concentrations and ``σ``,
+  ``τ`` (a campaign's handful of payers cannot tell them from its own mean).
 
 Users are independent given their group's parameters; activity, paying and spend are independent
 given a user's own history. Weekday and promotion effects are not modelled.
@@ -38,8 +42,18 @@ Data it needs
 Per user: ``x`` active days after day 0, ``t_x`` the last active day (0 if none), ``n`` the
 observed age, whether day 0 paid, ``y`` paying days after day 0 and the mean and within-user sum
 of squares of their log amounts. Users collapse to unique rows with counts (:func:`collapse`),
-so the likelihood costs ``O(unique rows + groups × age²)``, not ``O(users)``. It is NumPy with an
-analytic gradient inside one PyTensor Op; PyMC only sees the 11·G + 22 latent values.
+so the likelihood costs ``O(unique rows + groups × age²)``, not ``O(users)``; ``fit_days``
+right-censors long histories in the likelihood to bound that. It is NumPy/Numba with an
+analytic gradient, inside one PyTensor Op (:class:`SamplingDensity`) with the group-level
+priors; PyMC samples ``6·G + 17`` values.
+
+Inference
+---------
+``nuts`` (default): PyMC's NUTS on the joint posterior, in a parameterisation set from the
+empirical-Bayes mode (:func:`build_pymc_model`); ``map``: that mode and draws of each group's
+Laplace approximation given the population (SciPy's L-BFGS on the same density: a joint
+hierarchical mode is degenerate, see :func:`_find_mode`); ``advi``: PyMC's mean-field ADVI in
+the NUTS parameterisation, started at the mode.
 
 Forecast
 --------
@@ -90,10 +104,15 @@ LATENTS = ("p_logit_mean", "p_log_conc", "theta_logit_mean", "theta_log_conc",
            "pay_logit_mean", "pay_log_conc", "pay_day0_logit_mean", "pay_day0_log_conc",
            "spend_log_mean", "spend_log_sigma", "spend_log_tau")
 
-#: Latents shared by all groups (no spread): a campaign's handful of payers cannot separate how
-#: heterogeneous its payers are, or how much amounts vary within and between payers, from its
-#: own mean; these describe the product's price points more than the campaign.
-SHARED = ("pay_log_conc", "pay_day0_log_conc", "spend_log_sigma", "spend_log_tau")
+#: Latents shared by all groups (no spread). ``theta_log_conc``: a campaign's first week pins
+#: down how fast its users churn on average, not how unequal their churn rates are, which
+#: decides the long tail; sharing it lets matured campaigns in the data set the tail for young
+#: ones (MAPE at 180 days on "1 install day + 7 observed" fell from 49% to 28% for game data
+#: and from 18% to 11% for purchase data; benchmarks/btyd_speed.py). The others: a campaign's
+#: handful of payers cannot separate how heterogeneous its payers are, or how much amounts vary
+#: within and between payers, from its own mean.
+SHARED = ("theta_log_conc", "pay_log_conc", "pay_day0_log_conc", "spend_log_sigma",
+          "spend_log_tau")
 
 #: Hyperpriors: a latent that varies by group is ``mean_k + spread_k · z_g`` with population
 #: mean ``~ Normal(mean, sd)`` and spread ``~ HalfNormal(spread)``; a shared latent is
@@ -103,7 +122,7 @@ PRIORS: dict[str, dict[str, float]] = {
     "p_logit_mean": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
     "p_log_conc": {"mean": 1.0, "sd": 1.5, "spread": 1.0},
     "theta_logit_mean": {"mean": -2.0, "sd": 1.5, "spread": 1.0},
-    "theta_log_conc": {"mean": 0.0, "sd": 1.5, "spread": 1.0},
+    "theta_log_conc": {"mean": 0.0, "sd": 1.5},
     "pay_logit_mean": {"mean": -3.0, "sd": 2.0, "spread": 1.0},
     "pay_log_conc": {"mean": 0.0, "sd": 1.5},
     "pay_day0_logit_mean": {"mean": -2.0, "sd": 2.0, "spread": 1.0},
@@ -120,13 +139,16 @@ ASSUMPTIONS = [
     "BG/BB: while alive a user is active each day with a constant probability p; death is "
     "permanent and strikes each day with a constant probability θ; p ~ Beta and θ ~ Beta across "
     "a group's users, independent of each other.",
+    "Groups differ in mean churn but share how unequal users' churn rates are (θ's Beta "
+    "concentration): the long tail of young groups follows the groups observed longer.",
     "A paying day is an active day that pays with a user-constant probability π ~ Beta across "
     "users; the Beta differs by whether the user paid on day 0.",
     "Amounts of a user's paying days after day 0 are lognormal around the user's own mean log "
     "amount, which is Normal across the group's users; spend is independent of activity given "
     "the user's history.",
     "Day-0 revenue is taken as observed; groups' parameters are drawn from a common population "
-    "(partial pooling).",
+    "(partial pooling); payers' heterogeneity and the spread of amounts are the same in every "
+    "group.",
     "No weekday, promotion or seasonal effects; the laws seen in the observed days hold to the "
     "horizon.",
     "Intervals are posterior credible intervals of the expected LTV (no realised-mean noise, no "
@@ -585,50 +607,6 @@ def latent_loglik(stats: SufficientStats, latent: np.ndarray, *, grad: bool = Fa
     return value, out
 
 
-class DataLogLik(Op):
-    """PyTensor Op: latents ``(G, 11)`` → :func:`latent_loglik`.
-
-    The data part of the model is plain NumPy with an analytic gradient, so no C code is
-    compiled for it (a cold compile of the equivalent PyTensor graph took over a minute) and
-    one pass gives value and gradient: the last point is memoised for :class:`DataLogLikGrad`.
-    """
-
-    def __init__(self, stats: SufficientStats) -> None:
-        self.stats = stats
-        self.memo = None
-
-    def evaluate(self, latent: np.ndarray):
-        key = np.ascontiguousarray(latent).tobytes()
-        if self.memo is None or self.memo[0] != key:
-            self.memo = (key, *latent_loglik(self.stats, latent, grad=True))
-        return self.memo[1], self.memo[2]
-
-    def make_node(self, latent):
-        latent = pt.cast(pt.as_tensor_variable(latent), "float64")
-        return Apply(self, [latent], [pt.dscalar()])
-
-    def perform(self, node, inputs, outputs):
-        outputs[0][0] = np.array(self.evaluate(inputs[0])[0], dtype=float)
-
-    def grad(self, inputs, output_grads):
-        return [output_grads[0] * DataLogLikGrad(self)(inputs[0])]
-
-
-class DataLogLikGrad(Op):
-    """The gradient of :class:`DataLogLik` (shares its memo)."""
-
-    def __init__(self, parent: DataLogLik) -> None:
-        self.parent = parent
-
-    def make_node(self, latent):
-        latent = pt.cast(pt.as_tensor_variable(latent), "float64")
-        return Apply(self, [latent], [latent.type()])
-
-    def perform(self, node, inputs, outputs):
-        # A copy: PyTensor may update an output in place, which must not touch the memo.
-        outputs[0][0] = np.array(self.parent.evaluate(inputs[0])[1], dtype=float)
-
-
 # ----------------------------------------------------------------------------- PyMC model
 
 
@@ -645,7 +623,8 @@ def build_pymc_model(stats: SufficientStats, priors: dict | None = None, layout:
 
     Population: each varying latent ``k`` has mean ``μ_k ~ Normal(mean, sd)`` and spread
     ``τ_k ~ HalfNormal(spread)``; each shared latent ``~ Normal(mean, sd)``. Groups:
-    ``u_gk ~ Normal(μ_k, τ_k)``. Data: :class:`DataLogLik`, one weighted term per unique row.
+    ``u_gk ~ Normal(μ_k, τ_k)``. Data: :func:`latent_loglik`, one weighted term per unique row.
+    All but the hyperpriors is one Op (:class:`SamplingDensity`).
 
     The parameterisation (``layout``, from :func:`_layout` at the empirical-Bayes mode; computed
     when not given) changes the geometry, not the posterior: latents the data pin down are
@@ -669,23 +648,110 @@ def build_pymc_model(stats: SufficientStats, priors: dict | None = None, layout:
         tau = pm.HalfNormal("population_spread", spread, dims="varying",
                             initval=layout["population_spread"])
         eta = pm.Flat("mean_offset", dims="varying")
-        tied = layout["tied_mean"]
-        mu = layout["population_mean"][_VARY] + pt.switch(
-            tied, tau / np.sqrt(n_groups), layout["mean_scale"]) * eta
-        pm.Potential("population_mean_prior",
-                     pt.sum(-0.5 * ((mu - mean[_VARY]) / sd[_VARY]) ** 2
-                            + pt.switch(tied, pt.log(tau), 0.0)))
         w = pm.Flat("group_w", dims=("group", "varying"))
-        centred = layout["centred"]
-        v = layout["offset"] + (layout["chol"] * w[:, None, :]).sum(axis=-1)
-        varying = pt.switch(centred, v, mu + tau * v)
-        prior = pt.switch(centred, -pt.log(tau) - 0.5 * ((v - mu) / tau) ** 2, -0.5 * v**2)
-        pm.Potential("group_prior", prior.sum())
-        latent = pt.zeros((n_groups, len(LATENTS)), dtype="float64")
-        latent = pt.set_subtensor(latent[:, _VARY], varying)
-        latent = pt.set_subtensor(latent[:, _SHARE], pt.alloc(shared, n_groups, _SHARE.size))
-        pm.Potential("loglik", DataLogLik(stats)(latent))
+        pm.Potential("log_density", SamplingDensity(stats, layout, priors)(shared, tau, eta, w))
     return model
+
+
+def sampling_latent(layout: dict, shared, tau, eta, w) -> tuple[np.ndarray, dict]:
+    """Group latents ``(…, G, K)`` from the sampling parameterisation, and its pieces.
+
+    Leading axes of ``shared`` ``(…, 5)``, ``tau`` and ``eta`` ``(…, 6)`` and ``w``
+    ``(…, G, 6)`` are draws. See :func:`build_pymc_model` for the parameterisation.
+    """
+    shared, tau, eta, w = (np.asarray(a, dtype=float) for a in (shared, tau, eta, w))
+    n_groups = w.shape[-2]
+    scale = np.where(layout["tied_mean"], tau / np.sqrt(n_groups), layout["mean_scale"])
+    mu = layout["population_mean"][_VARY] + scale * eta
+    v = layout["offset"] + np.einsum("gkj,...gj->...gk", layout["chol"], w)
+    varying = np.where(layout["centred"], v, mu[..., None, :] + tau[..., None, :] * v)
+    latent = np.empty(w.shape[:-1] + (len(LATENTS),))
+    latent[..., _VARY] = varying
+    latent[..., _SHARE] = shared[..., None, :]
+    return latent, {"mu": mu, "v": v}
+
+
+def sampling_density(stats: SufficientStats, layout: dict, priors: dict, shared, tau, eta, w):
+    """Log density (up to a constant) of the sampling parameterisation, and its gradient.
+
+    Everything but the hyperpriors of ``shared`` and ``tau`` (PyMC's ``Normal`` and
+    ``HalfNormal``): the data (:func:`latent_loglik`), the groups' ``Normal(μ, τ)`` in their
+    centred or non-centred form, and ``μ ~ Normal(mean, sd)`` with its Jacobian. Returns
+    ``(value, (d_shared, d_tau, d_eta, d_w))``.
+    """
+    mean, sd, _ = _prior_vectors(priors)
+    mean, sd = mean[_VARY], sd[_VARY]
+    latent, parts = sampling_latent(layout, shared, tau, eta, w)
+    mu, v = parts["mu"], parts["v"]
+    centred, tied = layout["centred"], layout["tied_mean"]
+    n_groups = v.shape[0]
+    value, g_latent = latent_loglik(stats, latent, grad=True)
+    dev = (v - mu) / tau
+    value += float(np.sum(np.where(centred, -np.log(tau) - 0.5 * dev**2, -0.5 * v**2)))
+    value += float(np.sum(-0.5 * ((mu - mean) / sd) ** 2 + np.where(tied, np.log(tau), 0.0)))
+
+    g_vary = g_latent[:, _VARY]
+    d_v = np.where(centred, g_vary - dev / tau, g_vary * tau - v)
+    d_w = np.einsum("gk,gkj->gj", d_v, layout["chol"])
+    d_mu = (np.sum(np.where(centred, dev / tau, g_vary), axis=0) - (mu - mean) / sd**2)
+    d_tau = (np.sum(np.where(centred, -1.0 / tau + dev**2 / tau, g_vary * v), axis=0)
+             + np.where(tied, 1.0 / tau, 0.0)
+             + d_mu * np.where(tied, eta / np.sqrt(n_groups), 0.0))
+    d_eta = d_mu * np.where(tied, tau / np.sqrt(n_groups), layout["mean_scale"])
+    d_shared = g_latent[:, _SHARE].sum(axis=0)
+    return value, (d_shared, d_tau, d_eta, d_w)
+
+
+class SamplingDensity(Op):
+    """PyTensor Op: ``(shared, tau, eta, w)`` → :func:`sampling_density`.
+
+    All but the hyperpriors is plain NumPy/Numba with an analytic gradient, so PyMC compiles
+    a handful of small kernels (a PyTensor graph of the same density took over a minute to
+    compile on a cold cache), and one pass gives value and gradient: the last point is
+    memoised for :class:`SamplingDensityGrad`.
+    """
+
+    def __init__(self, stats: SufficientStats, layout: dict, priors: dict) -> None:
+        self.stats = stats
+        self.layout = layout
+        self.priors = priors
+        self.memo = None
+
+    def evaluate(self, inputs):
+        key = b"".join(np.ascontiguousarray(v).tobytes() for v in inputs)
+        if self.memo is None or self.memo[0] != key:
+            with np.errstate(all="ignore"):
+                value, grads = sampling_density(self.stats, self.layout, self.priors, *inputs)
+            if not np.isfinite(value) or not all(np.isfinite(g).all() for g in grads):
+                value, grads = -np.inf, tuple(np.zeros_like(np.asarray(v)) for v in inputs)
+            self.memo = (key, value, grads)
+        return self.memo[1], self.memo[2]
+
+    def make_node(self, *inputs):
+        inputs = [pt.cast(pt.as_tensor_variable(v), "float64") for v in inputs]
+        return Apply(self, inputs, [pt.dscalar()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = np.array(self.evaluate(inputs)[0], dtype=float)
+
+    def grad(self, inputs, output_grads):
+        return [output_grads[0] * g for g in SamplingDensityGrad(self)(*inputs)]
+
+
+class SamplingDensityGrad(Op):
+    """The gradient of :class:`SamplingDensity` (shares its memo)."""
+
+    def __init__(self, parent: SamplingDensity) -> None:
+        self.parent = parent
+
+    def make_node(self, *inputs):
+        inputs = [pt.cast(pt.as_tensor_variable(v), "float64") for v in inputs]
+        return Apply(self, inputs, [v.type() for v in inputs])
+
+    def perform(self, node, inputs, outputs):
+        # Copies: PyTensor may update an output in place, which must not touch the memo.
+        for slot, grad in zip(outputs, self.parent.evaluate(inputs)[1]):
+            slot[0] = np.array(grad, dtype=float)
 
 
 # ----------------------------------------------------------------------------- inference
@@ -702,19 +768,11 @@ def _versions() -> dict:
 
 
 @contextlib.contextmanager
-def _numba_mode():
-    """Compile PyMC's functions with PyTensor's Numba backend.
-
-    The model's graph is small (the data live in :class:`DataLogLik`, run in object mode), and
-    Numba compiles it in ~3 s where the C backend needs ~25 s on a cold ``~/.pytensor``; the
-    sampling speed is the same.
-    """
-    import os
-    import pytensor
-
-    mode = os.environ.get("BTYD_MODE_EXPERIMENT", "NUMBA")
-    with pytensor.config.change_flags(mode=mode), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*object mode.*", category=UserWarning)
+def _quiet():
+    """Silence PyTensor's BLAS notice (the model's graph has no matrix products)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*",
+                                category=UserWarning)
         yield
 
 
@@ -913,22 +971,6 @@ def _layout(mode: dict, hessian: np.ndarray) -> dict:
             "population_spread": tau}
 
 
-def _from_sampling(layout: dict, shared: np.ndarray, tau: np.ndarray, eta: np.ndarray,
-                   w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(latent (S, G, K), population mean (S, K))`` from draws of the sampling
-    parameterisation (NumPy twin of :func:`build_pymc_model`)."""
-    n_groups = w.shape[1]
-    mu = np.empty((w.shape[0], len(LATENTS)))
-    mu[:, _SHARE] = shared
-    scale = np.where(layout["tied_mean"], tau / np.sqrt(n_groups), layout["mean_scale"])
-    mu[:, _VARY] = layout["population_mean"][_VARY] + scale * eta
-    v = layout["offset"] + np.einsum("gkj,sgj->sgk", layout["chol"], w)
-    varying = np.where(layout["centred"], v, mu[:, None, _VARY] + tau[:, None, :] * v)
-    latent = np.repeat(mu[:, None, :], n_groups, axis=1)
-    latent[:, :, _VARY] = varying
-    return latent, mu
-
-
 def _stack(posterior, name: str) -> np.ndarray:
     """(chain, draw, …) → (chain·draw, …)."""
     values = posterior[name].values
@@ -937,8 +979,11 @@ def _stack(posterior, name: str) -> np.ndarray:
 
 def _summary(layout: dict, posterior) -> dict[str, np.ndarray]:
     tau = _stack(posterior, "population_spread")
-    latent, mu = _from_sampling(layout, _stack(posterior, "shared_value"), tau,
-                                _stack(posterior, "mean_offset"), _stack(posterior, "group_w"))
+    shared = _stack(posterior, "shared_value")
+    latent, parts = sampling_latent(layout, shared, tau, _stack(posterior, "mean_offset"),
+                                    _stack(posterior, "group_w"))
+    mu = np.empty((tau.shape[0], len(LATENTS)))
+    mu[:, _VARY], mu[:, _SHARE] = parts["mu"], shared
     return {"latent": latent, "population_mean": mu, "population_spread": tau,
             "centred_share": np.array(float(layout["centred"].mean()))}
 
@@ -981,7 +1026,7 @@ def _run_nuts(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     n_groups, n_vary = layout["centred"].shape
     initvals = [{"group_w": 0.3 * rng.standard_normal((n_groups, n_vary)),
                  "mean_offset": 0.3 * rng.standard_normal(n_vary)} for _ in range(chains)]
-    with model, _numba_mode(), np.errstate(all="ignore"):
+    with model, _quiet(), np.errstate(all="ignore"):
         potential = _initial_potential(model, mode, settings["priors"])
         step = pm.NUTS(potential=potential, target_accept=settings["target_accept"])
         idata = pm.sample(draws=settings["draws"], tune=settings["tune"], chains=chains,
@@ -1007,13 +1052,24 @@ def _run_advi(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     # thousands of steps to shrink).
     sigma = {k: np.sqrt(v) for k, v in _population_variances(mode, settings["priors"]).items()}
     sigma["group_w"] = np.full(layout["centred"].size, 0.5)
-    with model, _numba_mode(), np.errstate(all="ignore"):
+    with model, _quiet(), np.errstate(all="ignore"):
         approx = pm.fit(n=settings["advi_steps"], method="advi", random_seed=settings["seed"],
                         progressbar=False, start_sigma=sigma)
-        idata = approx.sample(settings["draws"], random_seed=settings["seed"])
-    out = _summary(layout, idata.posterior)
-    out["elbo_final"] = np.array(float(-np.mean(approx.hist[-100:])))
-    return out
+        mean, std = approx.mean.eval(), approx.std.eval()
+    # Draws of the mean-field Gaussian, unravelled by the approximation's own ordering (NumPy:
+    # PyMC's `approx.sample` would compile another graph for the same thing).
+    rng = np.random.default_rng(settings["seed"])
+    flat = mean + std * rng.standard_normal((settings["draws"], mean.size))
+    values = {name: flat[:, cut].reshape((-1,) + tuple(shape))
+              for name, cut, shape, _ in approx.groups[0].ordering.values()}
+    tau = np.exp(values["population_spread_log__"])
+    latent, parts = sampling_latent(layout, values["shared_value"], tau,
+                                    values["mean_offset"], values["group_w"])
+    mu = np.empty((tau.shape[0], len(LATENTS)))
+    mu[:, _VARY], mu[:, _SHARE] = parts["mu"], values["shared_value"]
+    return {"latent": latent, "population_mean": mu, "population_spread": tau,
+            "centred_share": np.array(float(layout["centred"].mean())),
+            "elbo_final": np.array(float(-np.mean(approx.hist[-100:])))}
 
 
 def _run_map(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
