@@ -1,12 +1,14 @@
-"""``python -m benchmarks [accuracy|speed ...]``: run benchmarks and print their tables."""
+"""``python -m benchmarks [accuracy|speed|btyd ...]``: run benchmarks and print their tables."""
 
 from __future__ import annotations
 
 import argparse
 
-from benchmarks import accuracy, speed
+from benchmarks import accuracy, btyd_speed, speed
 
-SUITES = {"accuracy": accuracy.main, "speed": speed.main}
+# btyd: NUTS/MAP/ADVI speed and memory over 200 groups, and btyd against the truth with its
+# 99% intervals (needs the `bayes` extra, which `make` installs).
+SUITES = {"accuracy": accuracy.main, "speed": speed.main, "btyd": btyd_speed.main}
 
 
 def main() -> None:

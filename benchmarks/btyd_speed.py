@@ -79,7 +79,8 @@ def _cohorts(case, request):
 
 
 def accuracy_rows(scenarios, kinds=("game", "purchase"), seeds=(11,), method="map",
-                  horizons=(180, 365)) -> pd.DataFrame:
+                  horizons=(180, 365), extrapolation_sd: float | None = None,
+                  with_curve: bool = True) -> pd.DataFrame:
     """One row per scenario × kind × seed × campaign × horizon × model, with the truth."""
     from benchmarks.scenarios import HORIZONS, build
     from ltvcore.forecast import run_forecast
@@ -97,7 +98,8 @@ def accuracy_rows(scenarios, kinds=("game", "purchase"), seeds=(11,), method="ma
                     ["campaign", "horizon_days"])
                 data = _cohorts(case, request)
                 started = time.perf_counter()
-                model = BTYDModel(method=method, cache_dir=False).fit(data)
+                options = {} if extrapolation_sd is None else {"extrapolation_sd": extrapolation_sd}
+                model = BTYDModel(method=method, cache_dir=False, **options).fit(data)
                 forecast = model.predict(max(horizons))
                 seconds = time.perf_counter() - started
                 scored = set(case.truth["campaign"])
@@ -105,13 +107,17 @@ def accuracy_rows(scenarios, kinds=("game", "purchase"), seeds=(11,), method="ma
                     if campaign not in scored:      # last year's matured campaigns ride along
                         continue
                     for h in horizons:
+                        last = int(data.last_day[g])
                         base = {"kind": kind, "scenario": scenario, "seed": seed,
                                 "campaign": campaign, "horizon_days": h,
-                                "truth": truth.loc[(campaign, h)]}
+                                "truth": truth.loc[(campaign, h)], "last_day": last,
+                                "observed_ltv": forecast.ltv[g, last]}
                         rows.append({**base, "model": f"btyd ({method})",
                                      "ltv": forecast.ltv[g, h - 1],
                                      "lower": forecast.lower[g, h - 1],
                                      "upper": forecast.upper[g, h - 1], "seconds": seconds})
+                        if not with_curve:
+                            continue
                         c = curve.loc[(campaign, h)]
                         rows.append({**base, "model": "curve", "ltv": c["ltv"],
                                      "lower": c["ltv_lower"], "upper": c["ltv_upper"],
@@ -128,6 +134,44 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
             .agg(groups=("ape", "size"), mape=("ape", "mean"), bias=("pe", "mean"),
                  coverage=("covered", "mean"))
             .reset_index())
+
+
+def calibrate(seeds=(1, 2, 3, 4, 5), confidence: float = 0.99) -> pd.DataFrame:
+    """The extrapolation spread of :data:`ltvcore.models.btyd.EXTRAPOLATION_SD`.
+
+    Backtests on the calibration seeds with no extrapolation allowance; per kind, the smallest
+    spread whose 99% interval (posterior + realised-mean noise + extrapolation) covers 99% of
+    the campaigns' realised LTV at 90–365 days, and, as the curve model was calibrated, the
+    99th percentile of ``|ln(actual / forecast)| / √ln(H / (T + 1))`` over ``z``.
+    """
+    from benchmarks.scenarios import SCENARIOS
+    from ltvcore.ltv import z_value
+
+    z = z_value(confidence)
+    rows = accuracy_rows(list(SCENARIOS), seeds=seeds, horizons=(90, 180, 365),
+                         extrapolation_sd=0.0, with_curve=False)
+    rows = rows[rows["truth"] > 0]
+    reach = np.sqrt(np.log(rows["horizon_days"] / (rows["last_day"] + 1.0)))
+    ratio = np.abs(np.log(rows["truth"] / rows["ltv"])) / reach
+    projected = np.maximum(rows["ltv"] - rows["observed_ltv"], 0.0)
+    below, above = rows["ltv"] - rows["lower"], rows["upper"] - rows["ltv"]
+    out = []
+    for kind in rows["kind"].unique():
+        mine = (rows["kind"] == kind).to_numpy()
+        grid = np.arange(0.0, 1.5001, 0.01)
+        cover = []
+        for sd in grid:
+            lo = rows["ltv"] - np.hypot(below, projected * (1 - np.exp(-z * sd * reach)))
+            hi = rows["ltv"] + np.hypot(above, projected * np.expm1(z * sd * reach))
+            inside = (lo <= rows["truth"]) & (rows["truth"] <= hi)
+            cover.append(inside[mine].mean() * 100)
+        cover = np.array(cover)
+        enough = grid[cover >= confidence * 100]
+        out.append({"kind": kind, "backtests": int(mine.sum()),
+                    "coverage_at_0": cover[0],
+                    "sd_for_nominal_coverage": enough[0] if enough.size else np.nan,
+                    "sd_q99_rule": float(np.quantile(ratio[mine], 0.99)) / z})
+    return pd.DataFrame(out)
 
 
 def main(quick: bool = False, full: bool = False) -> dict:
@@ -166,4 +210,7 @@ def main(quick: bool = False, full: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv, full="--full" in sys.argv)
+    if "calibrate" in sys.argv:
+        print(calibrate().to_string(index=False))
+    else:
+        main(quick="--quick" in sys.argv, full="--full" in sys.argv)

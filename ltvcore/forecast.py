@@ -90,8 +90,12 @@ def _check_by(request: ForecastRequest, inputs: Inputs) -> None:
                              f"(available: {', '.join(available)})", file=where, column=column)
 
 
-def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
-    """Fit the requested model on data up to as-of and forecast every horizon."""
+def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = None) -> ForecastResult:
+    """Fit the requested model on data up to as-of and forecast every horizon.
+
+    ``model`` overrides ``request.model`` with any name :func:`build_model` knows, such as
+    auto's candidates (``"btyd:map"``); the benchmarks score those side by side.
+    """
     timings = {}
     start = time.perf_counter()
     _check_by(request, inputs)
@@ -116,7 +120,7 @@ def run_forecast(inputs: Inputs, request: ForecastRequest) -> ForecastResult:
     data = _subset(data, fit_ok)
 
     start = time.perf_counter()
-    model = build_model(request.model, retention=request.retention, confidence=request.confidence,
+    model = build_model(model or request.model, retention=request.retention, confidence=request.confidence,
                         seed=request.seed, horizons=request.horizons).fit(data)
     warnings.extend(getattr(model, "warnings_", []))
     n_days = max(request.horizons)

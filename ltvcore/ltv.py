@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["CurveLTV", "fit_interval", "z_value"]
+__all__ = ["CurveLTV", "fit_interval", "realised_variance", "unobserved_share", "widen", "z_value"]
 
 
 def z_value(confidence: float) -> float:
@@ -82,22 +82,60 @@ def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndar
     var_arpu = (arpu_se**2)[:, None]
     var_projection = arpu[:, None] ** 2 * var_mass + mass**2 * var_arpu + var_arpu * var_mass
 
-    # Realised-mean noise: per-user spread scaled from the observed span to each horizon.
+    half = z * np.sqrt(var_projection + realised_variance(ltv, last_day, user_sd, users,
+                                                          unobserved))
+    return widen(ltv, half, half, last_day, z, extrapolation_sd)
+
+
+def unobserved_share(at_risk: np.ndarray, users: np.ndarray, fit_users: np.ndarray,
+                     n_days: int) -> np.ndarray:
+    """``(G, n_days)`` share of each group's user-days ``0 … d`` that no fit has seen yet.
+
+    ``at_risk`` is users observed at each age ``(G, D)``; users of cohorts too young to feed the
+    fit (``users − fit_users``) count as unobserved throughout.
+    """
+    n_groups, width = at_risk.shape
+    span = min(width, n_days)
+    seen = np.zeros((n_groups, n_days))
+    seen[:, :span] = at_risk[:, :span]
+    days = np.arange(1, n_days + 1)[None, :]
+    unobserved = 1.0 - np.divide(np.cumsum(seen, axis=1), at_risk[:, :1] * days,
+                                 out=np.zeros_like(seen), where=at_risk[:, :1] > 0)
+    fitted_share = np.divide(fit_users, np.maximum(users, 1))
+    return np.clip(1.0 - (1.0 - unobserved) * fitted_share[:, None], 0.0, 1.0)
+
+
+def realised_variance(ltv: np.ndarray, last_day: np.ndarray, user_sd: np.ndarray,
+                      users: np.ndarray, unobserved: np.ndarray | None = None) -> np.ndarray:
+    """``(G, D)`` variance of a group's realised mean LTV around its expectation.
+
+    The per-user spread of observed revenue is scaled from the observed span to each day by the
+    LTV's growth, divided by the group's users, and counted only on the share of user-days not
+    yet observed (``unobserved``, default all).
+    """
+    n_days = ltv.shape[1]
     observed_ltv = np.take_along_axis(ltv, np.clip(last_day, 0, n_days - 1)[:, None], axis=1)
     scale = np.divide(ltv, observed_ltv, out=np.ones_like(ltv), where=observed_ltv > 0)
-    var_realised = (user_sd[:, None] * np.maximum(scale, 1.0)) ** 2 / np.maximum(users, 1)[:, None]
-    if unobserved is not None:
-        var_realised = var_realised * unobserved
+    var = (user_sd[:, None] * np.maximum(scale, 1.0)) ** 2 / np.maximum(users, 1)[:, None]
+    return var if unobserved is None else var * unobserved
 
-    half = z * np.sqrt(var_projection + var_realised)
+
+def widen(ltv: np.ndarray, below: np.ndarray, above: np.ndarray, last_day: np.ndarray,
+          z: float, extrapolation_sd: float) -> CurveLTV:
+    """Band ``ltv − below … ltv + above`` widened by the extrapolation error, kept monotone.
+
+    The projected part of the LTV (revenue after each group's last observed day) is uncertain by
+    a factor ``exp(±z·s)``, ``s = extrapolation_sd · √ln((d+1)/(last+1))``, combined with the
+    given half-widths in quadrature.
+    """
+    n_days = ltv.shape[1]
+    day = np.arange(n_days)[None, :]
+    future = day > last_day[:, None]
+    observed_ltv = np.take_along_axis(ltv, np.clip(last_day, 0, n_days - 1)[:, None], axis=1)
     projected = np.maximum(ltv - observed_ltv, 0.0)
     reach = np.log((day + 1.0) / (np.maximum(last_day, 0)[:, None] + 1.0))
     spread = np.where(future, extrapolation_sd * np.sqrt(np.maximum(reach, 0.0)), 0.0)
-    below = projected * (1.0 - np.exp(-z * spread))
-    above = projected * np.expm1(z * spread)
-    lower = np.maximum(ltv - np.hypot(half, below), 0.0)
-    upper = ltv + np.hypot(half, above)
-    # The true cumulative curve is non-decreasing, so a bound at day d also bounds later days
-    # from below: running maxima keep both bands monotone without narrowing the upper one.
+    lower = np.maximum(ltv - np.hypot(below, projected * (1.0 - np.exp(-z * spread))), 0.0)
+    upper = ltv + np.hypot(above, projected * np.expm1(z * spread))
     return CurveLTV(ltv=ltv, lower=np.maximum.accumulate(lower, axis=1),
                     upper=np.maximum.accumulate(upper, axis=1))

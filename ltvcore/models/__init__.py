@@ -6,13 +6,18 @@ its interval, for every group at once.
 
 from __future__ import annotations
 
+import importlib.util
+
 from ltvcore.models.curve import CurveModel
 
 __all__ = ["AUTO_CANDIDATES", "CurveModel", "build_model"]
 
 # The old geometric baseline is not a candidate: over the few days a holdout can score it
-# often looks best, then misses by 35–80% at 180 days (benchmarks/accuracy.py).
-AUTO_CANDIDATES = ("curve", "curve:sbg", "curve:rational")
+# often looks best, then misses by 35–80% at 180 days (benchmarks/accuracy.py). The Bayesian
+# model takes part by its MAP fit (seconds; NUTS would take minutes per candidate fit) where
+# PyMC is installed (the `bayes` extra).
+AUTO_CANDIDATES = ("curve", "curve:sbg", "curve:rational") + (
+    ("btyd:map",) if importlib.util.find_spec("pymc") is not None else ())
 
 
 def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
@@ -24,10 +29,11 @@ def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0
         return CurveModel(retention=name.split(":", 1)[1], confidence=confidence)
     if name == "geometric":
         return CurveModel(retention="geometric", confidence=confidence)
-    if name == "btyd":
+    if name == "btyd" or name.startswith("btyd:"):  # "btyd:map": a named inference method
         from ltvcore.models.btyd import BTYDModel
 
-        return BTYDModel(confidence=confidence, seed=seed)
+        method = name.split(":", 1)[1] if ":" in name else "nuts"
+        return BTYDModel(method=method, confidence=confidence, seed=seed)
     if name == "calibrated":
         from ltvcore.models.calibrated import CalibratedModel
 

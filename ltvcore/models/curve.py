@@ -12,7 +12,7 @@ import numpy as np
 
 from ltvcore.arpu import ArpuEstimate, estimate_arpu
 from ltvcore.data.cohorts import CohortData
-from ltvcore.ltv import CurveLTV, fit_interval, z_value
+from ltvcore.ltv import CurveLTV, fit_interval, unobserved_share, z_value
 from ltvcore.retention import RationalRetention, SBGRetention, activity_curve
 from ltvcore.retention.geometric import GeometricRetention
 
@@ -91,18 +91,12 @@ class CurveModel:
                                        out=np.zeros((data.n_groups, span)),
                                        where=data.at_risk[:, :span] > 0)
         users = data.groups["users"].to_numpy()
-        seen = np.zeros((data.n_groups, n_days))
-        seen[:, :span] = data.at_risk[:, :span]
-        days = np.arange(1, n_days + 1)[None, :]
-        unobserved = 1.0 - np.divide(np.cumsum(seen, axis=1), data.at_risk[:, :1] * days,
-                                     out=np.zeros_like(seen), where=data.at_risk[:, :1] > 0)
-        # Users of cohorts too young to feed the fit have observed nothing the fit used.
-        fitted_share = np.divide(data.groups["fit_users"].to_numpy(), np.maximum(users, 1))
-        unobserved = 1.0 - (1.0 - unobserved) * fitted_share[:, None]
+        unobserved = unobserved_share(data.at_risk, users, data.groups["fit_users"].to_numpy(),
+                                      n_days)
         per_fit = [
             fit_interval(observed, data.last_day, fit.predict(n_days), fit.jacobian(n_days),
                          fit.cov_, arpu.arpu, arpu.se, arpu.user_sd, users, z,
-                         self.extrapolation_sd, np.clip(unobserved, 0.0, 1.0))
+                         self.extrapolation_sd, unobserved)
             for fit in self.fits_.values()
         ]
         if len(per_fit) == 1:

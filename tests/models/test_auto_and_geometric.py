@@ -7,6 +7,7 @@ import pytest
 from ltvcore import sample
 from ltvcore.data.cohorts import truncate
 from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.models import AUTO_CANDIDATES, build_model
 from ltvcore.models.auto import AutoModel
 from ltvcore.request import ForecastRequest
 from ltvcore.retention import activity_curve
@@ -42,12 +43,24 @@ def test_geometric_model_is_labelled_and_records_r(inputs):
 def test_auto_records_candidates_scores_and_choice(inputs):
     result = run_forecast(inputs, ForecastRequest(model="auto"))
     selection = result.params["model_selection"]
-    assert set(selection["scores"]) == {"curve", "curve:sbg", "curve:rational"}
+    assert set(selection["scores"]) == set(AUTO_CANDIDATES)
     assert selection["choice"] == min(selection["scores"], key=selection["scores"].get)
-    assert set(result.forecast["model"]) == {"curve"}
-    retention = {"curve": "ensemble", "curve:sbg": "sbg", "curve:rational": "rational"}[selection["choice"]]
-    assert result.params["groups"][0]["models"]["curve"]["retention"] == retention
+    family = selection["choice"].split(":")[0]
+    assert set(result.forecast["model"]) == {family}
+    models = result.params["groups"][0]["models"]
+    if family == "curve":
+        retention = {"curve": "ensemble", "curve:sbg": "sbg", "curve:rational": "rational"}
+        assert models["curve"]["retention"] == retention[selection["choice"]]
+    else:
+        assert models["btyd"]["method"] == "map"
     assert selection["choice"] in selection["why"]
+
+
+def test_auto_candidates_include_the_bayesian_model_by_its_map_fit_when_pymc_is_installed():
+    pytest.importorskip("pymc")
+    assert "btyd:map" in AUTO_CANDIDATES
+    model = build_model("btyd:map")
+    assert (model.name, model.method) == ("btyd", "map")
 
 
 def test_auto_holdout_scores_the_days_after_the_split(inputs):

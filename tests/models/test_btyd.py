@@ -192,6 +192,25 @@ def test_predict_gives_finite_monotone_curves_inside_their_intervals(map_model, 
     assert np.all(curve.upper[:, 364] > curve.lower[:, 364])
 
 
+def test_interval_adds_realised_noise_and_extrapolation_to_the_posterior(map_model):
+    """The credible band of the expected LTV is inside the forecast band, which widens with the
+    extrapolation allowance; the point forecast does not move."""
+    import copy
+    from ltvcore.models.btyd import _expected_curves, group_params
+
+    draws = group_params(map_model.posterior_["latent"], map_model.stats_.spend_center)
+    curves = _expected_curves(map_model.stats_, map_model.data_.revenue, draws, 365)
+    lo, hi = np.quantile(curves, [0.005, 0.995], axis=0)
+    band = map_model.predict(365)
+    assert np.all(band.lower <= lo + 1e-9) and np.all(band.upper >= hi - 1e-9)
+    bare = copy.copy(map_model)
+    bare.extrapolation_sd = 0.0
+    narrow = bare.predict(365)
+    np.testing.assert_array_equal(narrow.ltv, band.ltv)
+    assert np.all(band.upper[:, 364] > narrow.upper[:, 364])
+    assert map_model.params(0)["btyd"]["extrapolation_sd"] == map_model.extrapolation_sd
+
+
 def test_forecast_matches_what_the_same_users_realise_later():
     """Fit on 60 of 180 simulated days: the 180-day forecast matches the users' own future."""
     events, installs, _ = simulate(days=180, seed=7)

@@ -5,6 +5,7 @@ import pandas as pd
 
 from ltvcore import sample
 from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.models import AUTO_CANDIDATES
 from ltvcore.request import ForecastRequest
 
 
@@ -55,7 +56,7 @@ def test_auto_chooses_by_backtest_when_history_exists():
     selection = result.params["model_selection"]
     backtest = selection["backtest"]
     assert backtest["horizons"] == [30, 90, 180] and min(backtest["groups"].values()) >= 8
-    assert set(backtest["mape"]) == {"curve", "curve:sbg", "curve:rational", "calibrated"}
+    assert set(backtest["mape"]) == {*AUTO_CANDIDATES, "calibrated"}
     assert selection["choice"] == min(backtest["mape"], key=backtest["mape"].get)
     assert "backtest" in selection["method"]
     assert set(result.forecast["model"]) == {selection["choice"].split(":")[0]}
