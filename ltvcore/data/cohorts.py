@@ -15,7 +15,7 @@ import pandas as pd
 
 from ltvcore.errors import InputError
 
-__all__ = ["CohortData", "attach_installs", "build_cohorts", "cohort_table", "truncate"]
+__all__ = ["CohortData", "attach_installs", "build_cohorts", "cohort_table", "cut_back", "truncate"]
 
 
 @dataclass(frozen=True)
@@ -202,3 +202,49 @@ def truncate(data: CohortData, last: int) -> CohortData:
         user_index=data.user_index[keep], user_day=data.user_day[keep],
         user_revenue=data.user_revenue[keep],
     )
+
+
+def cut_back(data: CohortData, last: int, youngest: int) -> CohortData:
+    """Each group as it looked on the date its oldest cohort was ``last`` days old.
+
+    Unlike :func:`truncate`, which gives every cohort ``last`` days, this moves a group's as-of
+    back by ``last_day − last`` days: its later cohorts are younger still, and cohorts younger
+    than ``youngest`` days (not yet eligible then) drop out. A campaign bought over two weeks
+    thus looks, in a backtest, as today's young campaigns do: a mixture of cohort ages, whose
+    curve's tail rests on the oldest cohorts alone. Groups no older than ``last`` are unchanged.
+    """
+    from dataclasses import replace
+
+    shift = np.maximum(data.last_day - last, 0)
+    age = data.user_age - shift[data.user_group]
+    installed = np.bincount(data.user_group[age >= 0], minlength=data.n_groups)
+    kept = age >= youngest
+    remap = np.full(len(age), -1)
+    remap[kept] = np.arange(int(kept.sum()))
+    day_kept = kept[data.user_index] & (data.user_day <= age[data.user_index])
+
+    group, age = data.user_group[kept], age[kept]
+    n_groups, width = data.n_groups, last + 1
+    by_age = np.zeros((n_groups, width), dtype=np.int64)
+    np.add.at(by_age, (group, np.minimum(age, last)), 1)
+    at_risk = np.cumsum(by_age[:, ::-1], axis=1)[:, ::-1].astype(float)
+    user_index = remap[data.user_index[day_kept]]
+    user_day = data.user_day[day_kept]
+    user_revenue = data.user_revenue[day_kept]
+    flat = group[user_index] * width + user_day
+    size = n_groups * width
+    active = np.bincount(flat, minlength=size).reshape(n_groups, width).astype(float)
+    payers = np.bincount(flat, weights=user_revenue > 0, minlength=size).reshape(n_groups, width)
+    revenue = np.bincount(flat, weights=user_revenue, minlength=size).reshape(n_groups, width)
+    last_day = np.full(n_groups, -1)
+    if kept.any():
+        np.maximum.at(last_day, group, age)
+    fit_users = np.bincount(group, minlength=n_groups)
+    groups = data.groups.copy()
+    # Installs after the earlier as-of did not exist yet.
+    moved = shift > 0
+    groups.loc[moved, "users"] = installed[moved]
+    groups["fit_users"] = fit_users
+    return replace(data, groups=groups, at_risk=at_risk, active=active, payers=payers,
+                   revenue=revenue, last_day=last_day, user_group=group, user_age=age,
+                   user_index=user_index, user_day=user_day, user_revenue=user_revenue)

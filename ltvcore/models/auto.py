@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ltvcore.data.cohorts import CohortData, truncate
+from ltvcore.data.cohorts import CohortData, cut_back, truncate
 
 __all__ = ["AutoModel"]
 
@@ -68,7 +68,7 @@ class AutoModel:
             # History decides: every candidate forecasts the matured groups from the young
             # groups' age; calibrated brings its own leave-one-group-out error.
             horizons = sorted(calibrated.calibration_)
-            early = truncate(data, calibrated.age_)
+            early = cut_back(data, calibrated.age_, calibrated.youngest_)
             realised = observed_ltv(data)
             fits = {name: self._build(name).fit(early).predict(horizons[-1]).ltv
                     for name in self.candidates}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import stdtrit
 
-from ltvcore.data.cohorts import CohortData, truncate
+from ltvcore.data.cohorts import CohortData, cut_back
 from ltvcore.ltv import CurveLTV
 from ltvcore.models.auto import observed_ltv
 
@@ -62,10 +62,13 @@ class CalibratedModel:
         self.base_ = self._base().fit(data)
         young = data.last_day < max(self.horizons) - 1
         self.age_ = int(np.median(data.last_day[young])) if young.any() else int(np.median(data.last_day))
+        ages = data.user_age[young[data.user_group]] if young.any() else data.user_age
+        self.youngest_ = int(ages.min()) if ages.size else 0
         self.calibration_ = {}
         self.warnings_ = []
-        # Groups observed past every horizon are the history; cut them back to the young age.
-        early = truncate(data, self.age_)
+        # Groups observed past every horizon are the history; cut them back to the date they
+        # were as old as the young groups are now (cohort ages mixed as the young groups' are).
+        early = cut_back(data, self.age_, self.youngest_)
         early_model = self._base().fit(early)
         early_curve = early_model.predict(max(self.horizons))
         realised = observed_ltv(data)
