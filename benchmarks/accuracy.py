@@ -2,7 +2,8 @@
 
 Rows: the product's models (``curve``, the seed method, vectorised; ``geometric``, the old
 baseline; ``calibrated``; ``btyd:map``, the Bayesian model by its MAP fit, whose point forecasts
-match NUTS's to a fraction of a percent (``benchmarks/btyd_speed.py`` times NUTS); ``auto``), ``scipy-per-group`` (the curve method with stock optimisers, one group at a
+are within 1–3% of NUTS's per campaign (``benchmarks/btyd_speed.py --full`` compares them);
+``auto``), ``scipy-per-group`` (the curve method with stock optimisers, one group at a
 time) and ``noise floor``: a forecast that knew each campaign's *expected* LTV exactly still
 misses the realised one by the sampling noise of a mean over a few thousand heavy-tailed users;
 its expected absolute error is ``√(2/π)·sd(user LTV)/√n`` per campaign. Truth is each campaign's
