@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ltvcore.errors import InputError
 from ltvcore.runs.ids import combine_digests, run_id
 from ltvcore.runs.manifest import code_version, sha256_file
 
@@ -44,8 +45,12 @@ def input_files_digest(files: dict[str, str | Path | None]) -> str:
     Hashing the files as given (not the parsed tables) lets the HTTP API name a run before any
     data is parsed, with the same id the CLI derives.
     """
-    return combine_digests({role: sha256_file(path) for role, path in files.items()
-                            if path is not None})
+    given = {role: Path(path) for role, path in files.items() if path is not None}
+    for role, path in given.items():
+        if not path.is_file():
+            raise InputError("file not found" if not path.exists() else "not a file",
+                             file=str(path))
+    return combine_digests({role: sha256_file(path) for role, path in given.items()})
 
 
 def planned_run_id(request: ForecastRequest, input_digest: str) -> str:

@@ -87,6 +87,22 @@ def test_a_file_that_is_neither_csv_nor_parquet(tmp_path, capsys):
     assert_rejected(tmp_path, code, err, "events.json", "not a CSV or Parquet")
 
 
+@pytest.mark.parametrize("role", ["--events", "--installs", "--spend"])
+def test_a_missing_input_file_is_named(tmp_path, capsys, role):
+    (tmp_path / "events.csv").write_text(EVENTS)
+    (tmp_path / "installs.csv").write_text(INSTALLS)
+    (tmp_path / "spend.csv").write_text("campaign,spend\nfb,10\n")
+    args = {"--events": "events.csv", "--installs": "installs.csv", "--spend": "spend.csv"}
+    argv = ["forecast", "--out", str(tmp_path / "other")]
+    for flag, name in args.items():
+        argv += [flag, str(tmp_path / ("missing.csv" if flag == role else name))]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "missing.csv" in err and "file not found" in err
+    assert not (tmp_path / "other").exists() or not any((tmp_path / "other").rglob("manifest.json"))
+
+
 def test_a_corrupt_parquet_file(tmp_path, capsys):
     code, err = run(tmp_path, capsys, events="not parquet at all", events_name="events.parquet")
     assert_rejected(tmp_path, code, err, "events.parquet", "cannot be read as Parquet")
