@@ -30,6 +30,11 @@ def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0
     if name == "geometric":
         return CurveModel(retention="geometric", confidence=confidence)
     if name == "btyd" or name.startswith("btyd:"):  # "btyd:map": a named inference method
+        if importlib.util.find_spec("pymc") is None:
+            from ltvcore.errors import InputError
+
+            raise InputError("'btyd' needs PyMC, which is not installed here "
+                             "(pip install 'ltv-forecast[bayes]')", column="model")
         from ltvcore.models.btyd import BTYDModel
 
         method = name.split(":", 1)[1] if ":" in name else "nuts"

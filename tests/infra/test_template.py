@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,11 @@ def test_processing_image_is_an_asset_built_from_the_dockerfile(built):
     assert sorted(p.name for p in context.iterdir()) == ["README.md", "ltvcore", "pyproject.toml",
                                                           "sagemaker_jobs"]
     assert not list(context.rglob("__pycache__"))
+    # The forecast step runs every model, so the image carries PyMC (and a compiler for it).
+    dockerfile = (context / "sagemaker_jobs" / "Dockerfile").read_text()
+    extras = re.search(r'pip install "\.\[([a-z,]+)\]"', dockerfile).group(1).split(",")
+    assert {"aws", "bayes"} <= set(extras)
+    assert "g++" in dockerfile
 
 
 def test_daily_schedule_starts_the_daily_pipeline(doc):

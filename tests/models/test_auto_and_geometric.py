@@ -73,3 +73,15 @@ def test_auto_holdout_scores_the_days_after_the_split(inputs):
     early = truncate(data, model.split_day_)
     assert early.last_day.max() == model.split_day_
     assert (early.user_day <= model.split_day_).all()
+
+
+def test_btyd_without_pymc_is_a_clear_error_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    from ltvcore.errors import InputError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pymc" else real(name, *a))
+    with pytest.raises(InputError, match=r"needs PyMC.*ltv-forecast\[bayes\]"):
+        build_model("btyd")
