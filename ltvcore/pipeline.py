@@ -23,6 +23,7 @@ import pandas as pd
 
 from ltvcore.forecast import (Inputs, cut_inputs, load_inputs, run_forecast, write_outputs,
                               write_snapshot)
+from ltvcore.models import pools_groups
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
 from ltvcore.runs.naming import input_files_digest, planned_run_id
@@ -97,14 +98,25 @@ def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
 
 
 def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1) -> dict:
-    """Forecast (one shard of the groups) and write the outputs into the staging directory."""
+    """Forecast (one shard of the groups) and write the outputs into the staging directory.
+
+    Models that pool groups (:func:`ltvcore.models.pools_groups`) are not split: the first shard
+    forecasts every group and the others write empty outputs, so a run's result never depends
+    on the shard count.
+    """
     inputs = staged.inputs
+    drew_none = False
     if shard_count > 1:
-        inputs = _shard(inputs, staged.request, shard_index, shard_count)
+        if pools_groups(staged.request.model) or inputs.installs is None:
+            # Without installs every user is in the one group "all": the first shard has it.
+            drew_none = shard_index > 0
+        else:
+            inputs = _shard(inputs, staged.request, shard_index, shard_count)
+            drew_none = inputs.installs.empty
     info = {"run_id": staged.run_id, "request": staged.request.normalised(),
             "as_of": staged.request.as_of, "input_digest": staged.input_digest,
             "inputs": dict(staged.inputs.names), "warnings": [], "timings": {}, "groups": 0}
-    if inputs.installs is not None and inputs.installs.empty:
+    if drew_none:
         # A shard that drew no group: empty outputs, for the report step to merge.
         for name in ("forecast.csv", "curve.csv"):
             (staged.directory / name).write_bytes(b"")
@@ -121,8 +133,6 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1) -> di
 def _shard(inputs: Inputs, request: ForecastRequest, index: int, count: int) -> Inputs:
     """Users of the groups whose stable hash falls in this shard."""
     installs = inputs.installs
-    if installs is None:
-        return inputs
     keys = installs[list(request.by)].astype(str).agg("\x1f".join, axis=1)
     codes, uniques = pd.factorize(keys)
     hashes = np.array([zlib.crc32(u.encode()) % count for u in uniques])

@@ -12,7 +12,9 @@ from ltvcore.errors import InputError
 
 __all__ = ["ForecastRequest", "MODELS", "RETENTIONS"]
 
-MODELS = ("curve", "geometric", "calibrated", "btyd", "auto")
+# "btyd:map" and "btyd:advi": the Bayesian model with a faster inference than NUTS (its mode
+# with per-group Laplace draws; mean-field ADVI), e.g. for backtests over many as-of dates.
+MODELS = ("curve", "geometric", "calibrated", "btyd", "btyd:map", "btyd:advi", "auto")
 RETENTIONS = ("ensemble", "sbg", "rational")
 MAX_HORIZON = 3650
 

@@ -108,6 +108,44 @@ def test_the_steps_sharded_give_the_single_process_forecast(data, tmp_path):
     assert published["run_id"] == single.name
 
 
+@pytest.mark.parametrize("model", ["btyd:map", "calibrated"])
+def test_models_that_pool_groups_are_not_split_by_shards(data, tmp_path, model):
+    pytest.importorskip("pymc")
+    request = {"model": model}
+    forecast(data, tmp_path / "store", "--model", model)
+    single = only_run(tmp_path / "store")
+    shards = []
+    for index in range(3):
+        out = tmp_path / f"shard{index}"
+        steps.forecast(request, data, out, shard_index=index, shard_count=3)
+        shards.append(out)
+    # The first shard forecasts every group; the others have nothing to add.
+    assert all((out / "forecast.csv").stat().st_size == 0 for out in shards[1:])
+    merged = tmp_path / "merged"
+    steps.report(shards, merged)
+    run = Path(steps.publish(merged, str(tmp_path / "store2"))["location"])
+    assert run.name == single.name
+    pd.testing.assert_frame_equal(pd.read_csv(run / "forecast.csv"), pd.read_csv(single / "forecast.csv"))
+    merged_params = json.loads((run / "params.json").read_text())
+    assert merged_params == json.loads((single / "params.json").read_text())
+
+
+def test_without_installs_one_group_is_forecast_once_across_shards(data, tmp_path):
+    alone = tmp_path / "events-only"
+    alone.mkdir()
+    (alone / "events.csv").write_bytes((data / "events.csv").read_bytes())
+    shards = []
+    for index in range(2):
+        out = tmp_path / f"shard{index}"
+        steps.forecast({}, alone, out, shard_index=index, shard_count=2)
+        shards.append(out)
+    merged = tmp_path / "merged"
+    steps.report(shards, merged)
+    frame = pd.read_csv(merged / "forecast.csv")
+    assert list(frame["campaign"].unique()) == ["all"]
+    assert not frame.duplicated(["campaign", "horizon_days"]).any()
+
+
 def test_prepared_data_forecasts_like_raw_files(data, tmp_path):
     prepared = tmp_path / "prepared"
     steps.prepare(data, prepared)

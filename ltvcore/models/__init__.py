@@ -10,7 +10,7 @@ import importlib.util
 
 from ltvcore.models.curve import CurveModel
 
-__all__ = ["AUTO_CANDIDATES", "CurveModel", "build_model"]
+__all__ = ["AUTO_CANDIDATES", "CurveModel", "build_model", "pools_groups"]
 
 # The old geometric baseline is not a candidate: over the few days a holdout can score it
 # often looks best, then misses by 35–80% at 180 days (benchmarks/accuracy.py). The Bayesian
@@ -18,6 +18,17 @@ __all__ = ["AUTO_CANDIDATES", "CurveModel", "build_model"]
 # PyMC is installed (the `bayes` extra).
 AUTO_CANDIDATES = ("curve", "curve:sbg", "curve:rational") + (
     ("btyd:map",) if importlib.util.find_spec("pymc") is not None else ())
+
+
+def pools_groups(name: str) -> bool:
+    """Whether a model's forecast for one group depends on the other groups in the data.
+
+    ``curve`` and ``geometric`` fit each group on its own, so groups can be forecast in shards;
+    ``btyd`` pools groups hierarchically, ``calibrated`` learns from the matured ones and
+    ``auto`` may choose either: those see every group at once, or a result would depend on how
+    the groups were split.
+    """
+    return not (name in ("curve", "geometric") or name.startswith("curve:"))
 
 
 def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
