@@ -125,11 +125,6 @@ def build_cohorts(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray
         np.maximum.at(last_day, group_of_user[eligible], ages)
     n_days = int(last_day.max()) + 1 if eligible.any() else 1
 
-    # at_risk[g, t] = users of eligible cohorts whose age >= t: a reverse cumulative sum.
-    by_age = np.zeros((n_groups, n_days), dtype=np.int64)
-    np.add.at(by_age, (group_of_user[eligible], ages), 1)
-    at_risk = np.cumsum(by_age[:, ::-1], axis=1)[:, ::-1]
-
     # One entry per active user-day (several events a day summed).
     keep = eligible[user]
     e_user = user[keep]
@@ -142,11 +137,8 @@ def build_cohorts(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray
     ud_day = (day_key % n_days).astype(np.int64)
     ud_group = group_of_user[ud_user]
 
-    flat = ud_group * n_days + ud_day
-    size = n_groups * n_days
-    active = np.bincount(flat, minlength=size).reshape(n_groups, n_days).astype(float)
-    payers = np.bincount(flat, weights=(day_revenue > 0), minlength=size).reshape(n_groups, n_days)
-    revenue = np.bincount(flat, weights=day_revenue, minlength=size).reshape(n_groups, n_days)
+    at_risk, active, payers, revenue = _pool(group_of_user[eligible], ages, ud_group, ud_day,
+                                             day_revenue, n_groups, n_days)
 
     # Compact user indices over eligible users.
     eligible_idx = np.flatnonzero(eligible)
@@ -157,7 +149,7 @@ def build_cohorts(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray
     groups["users"] = users
     groups["fit_users"] = fit_users
     return CohortData(
-        by=list(by), groups=groups, at_risk=at_risk.astype(float), active=active,
+        by=list(by), groups=groups, at_risk=at_risk, active=active,
         payers=payers, revenue=revenue, last_day=last_day,
         user_group=group_of_user[eligible_idx], user_age=user_age_all[eligible_idx],
         user_index=remap[ud_user], user_day=ud_day, user_revenue=day_revenue,
@@ -187,6 +179,25 @@ def cohort_table(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray,
     table = table.merge(sizes, on=by + ["install_date"], how="left")
     observed = (as_of - table["install_date"].to_numpy().astype("datetime64[D]")).astype(int)
     return table[table["day"].to_numpy() <= observed].reset_index(drop=True)
+
+
+def _pool(user_group: np.ndarray, user_age: np.ndarray, day_group: np.ndarray,
+          day: np.ndarray, day_revenue: np.ndarray, n_groups: int, n_days: int):
+    """``(at_risk, active, payers, revenue)``, each ``(G, n_days)``, from users and user-days.
+
+    ``user_group``/``user_age``: per user (ages below ``n_days``); ``day_group``, ``day``,
+    ``day_revenue``: per active user-day.
+    """
+    # at_risk[g, t] = users whose age >= t: a reverse cumulative sum.
+    by_age = np.zeros((n_groups, n_days), dtype=np.int64)
+    np.add.at(by_age, (user_group, user_age), 1)
+    at_risk = np.cumsum(by_age[:, ::-1], axis=1)[:, ::-1].astype(float)
+    flat = day_group * n_days + day
+    size = n_groups * n_days
+    active = np.bincount(flat, minlength=size).reshape(n_groups, n_days).astype(float)
+    payers = np.bincount(flat, weights=day_revenue > 0, minlength=size).reshape(n_groups, n_days)
+    revenue = np.bincount(flat, weights=day_revenue, minlength=size).reshape(n_groups, n_days)
+    return at_risk, active, payers, revenue
 
 
 def truncate(data: CohortData, last: int) -> CohortData:
@@ -224,18 +235,12 @@ def cut_back(data: CohortData, last: int, youngest: int) -> CohortData:
     day_kept = kept[data.user_index] & (data.user_day <= age[data.user_index])
 
     group, age = data.user_group[kept], age[kept]
-    n_groups, width = data.n_groups, last + 1
-    by_age = np.zeros((n_groups, width), dtype=np.int64)
-    np.add.at(by_age, (group, np.minimum(age, last)), 1)
-    at_risk = np.cumsum(by_age[:, ::-1], axis=1)[:, ::-1].astype(float)
+    n_groups = data.n_groups
     user_index = remap[data.user_index[day_kept]]
     user_day = data.user_day[day_kept]
     user_revenue = data.user_revenue[day_kept]
-    flat = group[user_index] * width + user_day
-    size = n_groups * width
-    active = np.bincount(flat, minlength=size).reshape(n_groups, width).astype(float)
-    payers = np.bincount(flat, weights=user_revenue > 0, minlength=size).reshape(n_groups, width)
-    revenue = np.bincount(flat, weights=user_revenue, minlength=size).reshape(n_groups, width)
+    at_risk, active, payers, revenue = _pool(group, np.minimum(age, last), group[user_index],
+                                             user_day, user_revenue, n_groups, last + 1)
     last_day = np.full(n_groups, -1)
     if kept.any():
         np.maximum.at(last_day, group, age)

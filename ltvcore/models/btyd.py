@@ -989,11 +989,9 @@ def _stack(posterior, name: str) -> np.ndarray:
     return values.reshape((-1,) + values.shape[2:]).astype(float)
 
 
-def _summary(layout: dict, posterior) -> dict[str, np.ndarray]:
-    tau = _stack(posterior, "population_spread")
-    shared = _stack(posterior, "shared_value")
-    latent, parts = sampling_latent(layout, shared, tau, _stack(posterior, "mean_offset"),
-                                    _stack(posterior, "group_w"))
+def _summary(layout: dict, shared, tau, eta, w) -> dict[str, np.ndarray]:
+    """The stored posterior from draws of the sampling parameterisation (leading axis: draws)."""
+    latent, parts = sampling_latent(layout, shared, tau, eta, w)
     mu = np.empty((tau.shape[0], len(LATENTS)))
     mu[:, _VARY], mu[:, _SHARE] = parts["mu"], shared
     return {"latent": latent, "population_mean": mu, "population_spread": tau,
@@ -1044,7 +1042,9 @@ def _run_nuts(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
         idata = pm.sample(draws=settings["draws"], tune=settings["tune"], chains=chains,
                           cores=min(chains, 2), random_seed=settings["seed"], progressbar=False,
                           compute_convergence_checks=False, step=step, initvals=initvals)
-    out = _summary(layout, idata.posterior)
+    post = idata.posterior
+    out = _summary(layout, *(_stack(post, name) for name in
+                             ("shared_value", "population_spread", "mean_offset", "group_w")))
     stats_ = idata.sample_stats
     out["diverging"] = np.array(int(stats_["diverging"].values.sum()))
     out["mean_tree_depth"] = np.array(float(stats_["tree_depth"].values.mean()))
@@ -1074,14 +1074,10 @@ def _run_advi(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
     flat = mean + std * rng.standard_normal((settings["draws"], mean.size))
     values = {name: flat[:, cut].reshape((-1,) + tuple(shape))
               for name, cut, shape, _ in approx.groups[0].ordering.values()}
-    tau = np.exp(values["population_spread_log__"])
-    latent, parts = sampling_latent(layout, values["shared_value"], tau,
-                                    values["mean_offset"], values["group_w"])
-    mu = np.empty((tau.shape[0], len(LATENTS)))
-    mu[:, _VARY], mu[:, _SHARE] = parts["mu"], values["shared_value"]
-    return {"latent": latent, "population_mean": mu, "population_spread": tau,
-            "centred_share": np.array(float(layout["centred"].mean())),
-            "elbo_final": np.array(float(-np.mean(approx.hist[-100:])))}
+    out = _summary(layout, values["shared_value"], np.exp(values["population_spread_log__"]),
+                   values["mean_offset"], values["group_w"])
+    out["elbo_final"] = np.array(float(-np.mean(approx.hist[-100:])))
+    return out
 
 
 def _run_map(stats: SufficientStats, settings: dict) -> dict[str, np.ndarray]:
