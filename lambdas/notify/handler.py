@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltvcore.notify import dispatch, failure_message, success_message
 from ltvcore.notify.messages import workflow_error_text as plain_error
-from ltvcore.runs.store import S3Store, open_store, parse_s3_uri, validate_run_id
+from ltvcore.runs.store import MARKER_KEYS, S3Store, open_store, parse_s3_uri, validate_run_id
 
 logger = Logger()
 tracer = Tracer()
@@ -81,7 +81,7 @@ def _success(run: dict[str, Any], run_id: str) -> dict:
 
 def _failure(run: dict[str, Any], run_id: str, error: dict[str, Any], execution_arn: str) -> dict:
     text = plain_error(error)
-    marker = {key: run.get(key) for key in ("request", "requested_by", "notify", "status_url", "submitted")}
+    marker = {key: run.get(key) for key in MARKER_KEYS}
     try:
         open_store(settings().store).mark(validate_run_id(run_id), "failed", marker | {"error": text})
     except Exception as mark_error:  # noqa: BLE001 - still tell the people who wait for it

@@ -20,17 +20,17 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
+from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids
 from ltvcore.runs.manifest import code_version
-from ltvcore.runs.store import open_store, parse_s3_uri
+from ltvcore.runs.store import MARKER_KEYS, open_store, parse_s3_uri
 
 logger = Logger()
 tracer = Tracer()
 
 LATEST = "latest"  # the pipeline's AsOf value for "the last date in the data"
-_DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -54,8 +54,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InputError("the execution input must be a JSON object")
     request = ForecastRequest.from_dict(dict(data.get("request") or {}))
     dataset = str(request.dataset or data.get("dataset") or "")
-    if not _DATASET.fullmatch(dataset):
-        raise InputError(f"'{dataset[:80]}' is not a dataset name", column="dataset")
+    try:
+        check_dataset_name(dataset)  # the API's rule: a folder name, never a path
+    except ValueError as error:
+        raise InputError(str(error), column="dataset") from None
     digest = str(data.get("input_digest") or "")
     if not _DIGEST.fullmatch(digest):
         raise InputError("must be the sha256 digest of the dataset's files", column="input_digest")
@@ -75,7 +77,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "status_url": str(data.get("status_url") or ""),
         "submitted": str(data.get("submitted") or ""),
     }
-    marker = {key: result[key] for key in ("request", "requested_by", "notify", "status_url", "submitted")}
+    marker = {key: result[key] for key in MARKER_KEYS}
     open_store(settings().store).mark(run_id, "running", marker)
     bucket, prefix = parse_s3_uri(settings().scratch_runs)
     boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{run_id}/request.json",

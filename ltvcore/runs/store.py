@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STORE",
+    "MARKER_KEYS",
     "MARKER_STATUSES",
     "STORE_ENV",
     "ArtifactStore",
@@ -71,6 +72,9 @@ DEFAULT_STORE = "ltv-runs"
 STORE_ENV = "LTV_STORE"
 RUNS_DIR = "runs"
 MARKER_STATUSES = frozenset({"queued", "running", "failed"})
+#: What a status marker's detail carries about the request (the API writes it on submit, the
+#: workflow's Lambdas when a run starts or fails).
+MARKER_KEYS = ("request", "requested_by", "notify", "status_url", "submitted")
 """Statuses a marker may record; ``succeeded`` is never a marker: it *is* the manifest."""
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
