@@ -12,17 +12,15 @@ realised LTV over the simulated year, of which the forecasts see only the days u
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
 import pandas as pd
 
-import importlib.util
-
 from benchmarks import peer, reference
-from benchmarks.scenarios import HORIZONS, SCENARIOS, build
-from ltvcore.data.cohorts import attach_installs, build_cohorts
-from ltvcore.forecast import cut_inputs, run_forecast
+from benchmarks.scenarios import HORIZONS, SCENARIOS, build, cohorts
+from ltvcore.forecast import run_forecast
 from ltvcore.models.curve import CurveModel
 from ltvcore.request import ForecastRequest
 
@@ -30,10 +28,7 @@ HAVE_PYMC = importlib.util.find_spec("pymc") is not None
 
 
 def _reference_rows(case, request: ForecastRequest) -> pd.DataFrame:
-    events, installs, as_of = cut_inputs(case.inputs, request)
-    installs, user, age = attach_installs(events, installs)
-    data = build_cohorts(events, installs, user, age, by=["campaign"], as_of=np.datetime64(as_of),
-                         observe_days=request.observe_days, window_days=request.window_days)
+    data = cohorts(case.inputs, request)
     ltv = reference.forecast_ltv(data, max(HORIZONS), arpu_window=CurveModel().arpu_window)
     rows = []
     for g, campaign in enumerate(data.groups["campaign"]):

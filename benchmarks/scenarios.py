@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ltvcore import sample
-from ltvcore.forecast import Inputs
+from ltvcore.data.cohorts import CohortData, attach_installs, build_cohorts
+from ltvcore.forecast import Inputs, cut_inputs
+from ltvcore.request import ForecastRequest
 
 HORIZONS = (30, 90, 180, 365)
 
@@ -63,6 +65,14 @@ def build(scenario: str, *, kind: str = "game", seed: int = 1, n_campaigns: int 
     truth = sample.truth(sim, horizons=HORIZONS)  # this year's campaigns only
     return Case(scenario=scenario, kind=kind, seed=seed, inputs=inputs, truth=truth,
                 as_of=str(as_of.date()), floor=noise_floor(sim, truth))
+
+
+def cohorts(inputs: Inputs, request: ForecastRequest) -> CohortData:
+    """Per-campaign cohort data of the inputs cut at the request's as-of (every group kept)."""
+    events, installs, as_of = cut_inputs(inputs, request)
+    installs, user, age = attach_installs(events, installs)
+    return build_cohorts(events, installs, user, age, by=["campaign"], as_of=np.datetime64(as_of),
+                         observe_days=request.observe_days, window_days=request.window_days)
 
 
 def noise_floor(sim, truth: pd.DataFrame) -> pd.DataFrame:
