@@ -25,6 +25,16 @@ def forecast(data: Path, store: Path, *extra: str) -> int:
                  "--spend", str(data / "spend.csv"), "--out", str(store), "--quiet", *extra])
 
 
+def sharded(request: dict, data: Path, tmp_path: Path, count: int) -> tuple[list[Path], Path]:
+    """Run the forecast step as ``count`` shards and merge them: (shard dirs, merged dir)."""
+    shards = [tmp_path / f"shard{index}" for index in range(count)]
+    for index, out in enumerate(shards):
+        steps.forecast(request, data, out, shard_index=index, shard_count=count)
+    merged = tmp_path / "merged"
+    steps.report(shards, merged)
+    return shards, merged
+
+
 def only_run(store: Path) -> Path:
     runs = [p for p in (store / "runs").iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1
@@ -94,13 +104,7 @@ def test_the_steps_sharded_give_the_single_process_forecast(data, tmp_path):
     prepared = tmp_path / "prepared"
     summary = steps.prepare(data, prepared)
     assert summary["users"] > 0 and (prepared / "cohorts.parquet").exists()
-    shards = []
-    for index in range(3):
-        out = tmp_path / f"shard{index}"
-        steps.forecast({}, data, out, shard_index=index, shard_count=3)
-        shards.append(out)
-    merged = tmp_path / "merged"
-    steps.report(shards, merged)
+    _, merged = sharded({}, data, tmp_path, 3)
     published = steps.publish(merged, str(tmp_path / "store2"))
     run = Path(published["location"])
     pd.testing.assert_frame_equal(pd.read_csv(run / "forecast.csv"), pd.read_csv(single / "forecast.csv"))
@@ -110,19 +114,13 @@ def test_the_steps_sharded_give_the_single_process_forecast(data, tmp_path):
 
 @pytest.mark.parametrize("model", ["btyd:map", "calibrated"])
 def test_models_that_pool_groups_are_not_split_by_shards(data, tmp_path, model):
-    pytest.importorskip("pymc")
-    request = {"model": model}
+    if model.startswith("btyd"):
+        pytest.importorskip("pymc")
     forecast(data, tmp_path / "store", "--model", model)
     single = only_run(tmp_path / "store")
-    shards = []
-    for index in range(3):
-        out = tmp_path / f"shard{index}"
-        steps.forecast(request, data, out, shard_index=index, shard_count=3)
-        shards.append(out)
+    shards, merged = sharded({"model": model}, data, tmp_path, 3)
     # The first shard forecasts every group; the others have nothing to add.
     assert all((out / "forecast.csv").stat().st_size == 0 for out in shards[1:])
-    merged = tmp_path / "merged"
-    steps.report(shards, merged)
     run = Path(steps.publish(merged, str(tmp_path / "store2"))["location"])
     assert run.name == single.name
     pd.testing.assert_frame_equal(pd.read_csv(run / "forecast.csv"), pd.read_csv(single / "forecast.csv"))
@@ -134,13 +132,7 @@ def test_without_installs_one_group_is_forecast_once_across_shards(data, tmp_pat
     alone = tmp_path / "events-only"
     alone.mkdir()
     (alone / "events.csv").write_bytes((data / "events.csv").read_bytes())
-    shards = []
-    for index in range(2):
-        out = tmp_path / f"shard{index}"
-        steps.forecast({}, alone, out, shard_index=index, shard_count=2)
-        shards.append(out)
-    merged = tmp_path / "merged"
-    steps.report(shards, merged)
+    _, merged = sharded({}, alone, tmp_path, 2)
     frame = pd.read_csv(merged / "forecast.csv")
     assert list(frame["campaign"].unique()) == ["all"]
     assert not frame.duplicated(["campaign", "horizon_days"]).any()
