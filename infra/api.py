@@ -1,4 +1,4 @@
-"""The HTTP API: API Gateway (REST) → the API Lambda, routes of CONTRACT §5.
+"""The HTTP API: API Gateway (REST) → the API Lambda, routes of docs/interface.md, HTTP API.
 
 Authorisation is IAM (SigV4): the API is internal, every engineer and tool already has an IAM
 identity (SSO roles), API Gateway records that identity as the requester without a user

@@ -19,7 +19,8 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-__all__ = ["LAMBDA_RUNTIME", "ROOT", "handler_code", "pip_command"]
+__all__ = ["BundlingError", "LAMBDA_RUNTIME", "ROOT", "ensure_dependencies", "handler_code",
+           "pip_command"]
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "lambdas" / "requirements.txt"
@@ -36,13 +37,33 @@ def pip_command(target: Path, requirements: Path = REQUIREMENTS) -> list[str]:
             "--target", str(target), "-r", str(requirements)]
 
 
-def _dependencies(requirements: Path) -> Path:
+class BundlingError(RuntimeError):
+    """The Lambda dependencies could not be installed: one line saying why and what to do."""
+
+
+def ensure_dependencies(requirements: Path = REQUIREMENTS) -> Path:
+    """The pip-installed Lambda dependencies, installed once per requirements content.
+
+    Called before synthesis (``app.py``), so a machine without access to the package index
+    hears it in one line rather than from inside a jsii callback's traceback.
+    """
     digest = hashlib.sha256(requirements.read_bytes() + PYTHON_VERSION.encode()).hexdigest()[:16]
     cache = ROOT / "build" / "lambda-deps" / digest
     if not (cache / ".complete").is_file():
         partial = cache.with_name(cache.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run(pip_command(partial, requirements), check=True)
+        done = subprocess.run(pip_command(partial, requirements), capture_output=True, text=True)
+        if done.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            lines = [line.strip() for line in (done.stderr or done.stdout).splitlines()
+                     if line.strip() and not line.lstrip().startswith("WARNING")]
+            cause = lines[-1] if lines else f"pip exited with {done.returncode}"
+            raise BundlingError(
+                f"cannot install the Lambda dependencies ({requirements.relative_to(ROOT)}, "
+                f"Linux wheels for Python {PYTHON_VERSION}) from the package index: {cause}. "
+                "Run once where the index is reachable (the result is cached in "
+                "build/lambda-deps/), or synthesise without them: "
+                "-c ltv:bundleLambdaDependencies=false")
         shutil.rmtree(cache, ignore_errors=True)
         partial.rename(cache)
         (cache / ".complete").touch()
@@ -60,7 +81,7 @@ class LocalPythonBundling:
     def try_bundle(self, output_dir: str, *, image, **_options) -> bool:  # noqa: ANN001 - jsii
         output = Path(output_dir)
         if self.with_dependencies:
-            shutil.copytree(_dependencies(REQUIREMENTS), output, dirs_exist_ok=True,
+            shutil.copytree(ensure_dependencies(REQUIREMENTS), output, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".complete", "__pycache__"))
         shutil.copytree(ROOT / "ltvcore", output / "ltvcore", dirs_exist_ok=True, ignore=_IGNORE)
         shutil.copytree(self.handler_dir, output, dirs_exist_ok=True, ignore=_IGNORE)

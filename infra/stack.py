@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.api import ForecastApi
-from infra.bundling import ROOT
+from infra.bundling import ROOT, ensure_dependencies
 from infra.config import DeploymentConfig
 from infra.monitoring import Monitoring
 from infra.notifications import Notifications
@@ -95,6 +95,9 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
     app = cdk.App(outdir=outdir or os.environ.get("CDK_OUTDIR") or str(ROOT / "cdk.out"),
                   context=values, builtin_cloud_formation_validation=checks)
     config = DeploymentConfig.from_node(app.node)
+    if config.bundleLambdaDependencies:
+        # Before any construct bundles: a failure is one BundlingError line, not a jsii traceback.
+        ensure_dependencies()
     stack = LtvForecastStack(app, config.stackName, config=config, env=cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")))
     if checks:

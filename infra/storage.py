@@ -2,7 +2,7 @@
 
 One key layout::
 
-    runs/<run_id>/...              the artifact store (CONTRACT §4): never expired
+    runs/<run_id>/...              the artifact store (docs/interface.md, a run's files): never expired
     warehouse/raw/<dataset>/       raw events, installs, spend (landed by the data owners)
     warehouse/prepared/<dataset>/  the daily cohort aggregates (the daily prepare pipeline)
     scratch/runs/<run_id>/...      pipeline intermediates: expire after scratchExpirationDays

@@ -1,4 +1,4 @@
-"""The ``ltv`` command line (CONTRACT §3). Exit codes: 0 success, 2 bad input or usage, 1 other."""
+"""The ``ltv`` command line (docs/interface.md, command line). Exit codes: 0 success, 2 bad input or usage, 1 other."""
 
 from __future__ import annotations
 
@@ -163,12 +163,22 @@ def _reproduce(args: argparse.Namespace) -> int:
     from ltvcore.reproduce import reproduce
 
     result = reproduce(args.run)
+    if result.refused:
+        print(f"refused: run {result.run_id} does not match its manifest, so it was not reproduced")
+        for line in result.refused:
+            print(f"  {line}")
+        return 1
+    for label, versions in (("ran with", result.ran_with), ("run used", result.recorded)):
+        packages = ", ".join(f"{k} {v}" for k, v in versions["packages"].items())
+        print(f"{label}: code {versions['version']} commit {versions['git_commit'] or 'unknown'}, "
+              f"python {versions['python']}; {packages}")
     for line in result.environment:
         print(f"warning: {line}")
+    compared = f"{len(result.compared)} files compared ({', '.join(result.compared)})"
     if result.identical:
-        print(f"identical: run {result.run_id} reproduced value for value")
+        print(f"identical: run {result.run_id} reproduced value for value; {compared}, no cache used")
         return 0
-    print(f"different: run {result.run_id} did not reproduce")
+    print(f"different: run {result.run_id} did not reproduce; {compared}")
     for name, lines in result.differences.items():
         print(f"  {name}:")
         for line in lines:

@@ -21,10 +21,10 @@ from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.data.io import read_events, read_installs, read_spend
 from ltvcore.errors import InputError
 from ltvcore.models import build_model
-from ltvcore.request import ForecastRequest
+from ltvcore.request import OUTPUT_COLUMNS, ForecastRequest, check_as_of
 
-__all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "run_forecast", "write_outputs",
-           "write_snapshot"]
+__all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "read_output_csv", "run_forecast",
+           "write_outputs", "write_snapshot"]
 
 MIN_FIT_DAY = 2  # three observed days (0, 1, 2) at least: the rational fit has three parameters
 
@@ -51,7 +51,7 @@ class ForecastResult:
 
 def load_inputs(events: str | Path, installs: str | Path | None = None,
                 spend: str | Path | None = None) -> Inputs:
-    """Read and validate the input files (CONTRACT §1)."""
+    """Read and validate the input files (docs/interface.md, inputs)."""
     names = {"events": Path(events).name}
     frame = read_events(events)
     installs_frame = None
@@ -67,10 +67,12 @@ def load_inputs(events: str | Path, installs: str | Path | None = None,
 
 def cut_inputs(inputs: Inputs, request: ForecastRequest) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     events = inputs.events
+    last = events["event_date"].max()
     if request.as_of is None:
-        as_of = events["event_date"].max()
+        as_of = last
     else:
         as_of = np.datetime64(request.as_of, "D")
+        check_as_of(request.as_of, np.datetime_as_string(np.datetime64(last, "D"), unit="D"))
     events = events[events["event_date"].to_numpy() <= as_of].reset_index(drop=True)
     if events.empty:
         raise InputError(f"no events on or before as-of {np.datetime_as_string(as_of, 'D')}",
@@ -90,7 +92,8 @@ def _check_by(request: ForecastRequest, inputs: Inputs) -> None:
                              f"(available: {', '.join(available)})", file=where, column=column)
 
 
-def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = None) -> ForecastResult:
+def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = None, *,
+                 cache: bool = True) -> ForecastResult:
     """Fit the requested model on data up to as-of and forecast every horizon.
 
     ``model`` overrides ``request.model`` with any name :func:`build_model` knows, such as
@@ -121,7 +124,7 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
 
     start = time.perf_counter()
     model = build_model(model or request.model, retention=request.retention, confidence=request.confidence,
-                        seed=request.seed, horizons=request.horizons).fit(data)
+                        seed=request.seed, horizons=request.horizons, cache=cache).fit(data)
     warnings.extend(getattr(model, "warnings_", []))
     n_days = max(request.horizons)
     curve = model.predict(n_days)
@@ -234,6 +237,17 @@ def write_outputs(result: ForecastResult, staging: Path) -> list[Path]:
     write_csv(result.curve, staging / "curve.csv")
     (staging / "params.json").write_text(json.dumps(result.params, indent=2, default=_json_default) + "\n")
     return [staging / "forecast.csv", staging / "curve.csv", staging / "params.json"]
+
+
+def read_output_csv(source) -> pd.DataFrame:
+    """``forecast.csv`` or ``curve.csv`` back as a frame: group columns stay text as written
+    (``001`` is not ``1``), the product's numeric columns are numbers."""
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    numeric = OUTPUT_COLUMNS - {"model"}
+    for column in frame.columns:
+        if column in numeric:
+            frame[column] = pd.to_numeric(frame[column].replace("", np.nan))
+    return frame
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltvcore.forecast import (Inputs, cut_inputs, load_inputs, run_forecast, write_outputs,
-                              write_snapshot)
+from ltvcore.forecast import (Inputs, cut_inputs, load_inputs, read_output_csv, run_forecast,
+                              write_outputs, write_snapshot)
 from ltvcore.models import pools_groups
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
@@ -68,7 +68,7 @@ class Outcome:
 def _existing(target: ArtifactStore, run_id: str) -> Outcome | None:
     if not target.exists(run_id):
         return None
-    forecast = pd.read_csv(io.BytesIO(target.read_bytes(run_id, "forecast.csv")))
+    forecast = read_output_csv(io.BytesIO(target.read_bytes(run_id, "forecast.csv")))
     return Outcome(run_id=run_id, location=target.location(run_id), reused=True,
                    forecast=forecast, warnings=[])
 
@@ -97,7 +97,8 @@ def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
                   directory=directory)
 
 
-def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1) -> dict:
+def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
+            cache: bool = True) -> dict:
     """Forecast (one shard of the groups) and write the outputs into the staging directory.
 
     Models that pool groups (:func:`ltvcore.models.pools_groups`) are not split: the first shard
@@ -122,7 +123,7 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1) -> di
             (staged.directory / name).write_bytes(b"")
         (staged.directory / "params.json").write_text(json.dumps({"groups": []}))
     else:
-        result = run_forecast(inputs, staged.request)
+        result = run_forecast(inputs, staged.request, cache=cache)
         write_outputs(result, staged.directory)
         info.update(warnings=result.warnings, timings=result.timings,
                     groups=int(result.forecast.drop_duplicates(list(staged.request.by)).shape[0]))
@@ -191,7 +192,7 @@ def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=
         info = compute(staged)
         info["timings"]["total_s"] = time.perf_counter() - started
         (directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
-        forecast = pd.read_csv(directory / "forecast.csv")
+        forecast = read_output_csv(directory / "forecast.csv")
         run_id, location, reused = publish(directory, target, requested_by=requested_by)
         return Outcome(run_id=run_id, location=location, reused=reused, forecast=forecast,
                        warnings=info["warnings"])

@@ -1,8 +1,10 @@
 """``ltv reproduce RUN``: recompute a run from its own snapshot and request, compare every value.
 
-The run's ``inputs/`` snapshot and the request recorded in its manifest are all that is used,
-so a run stays reproducible after the warehouse changes. Outputs are compared file by file:
-tables cell by cell (exact), JSON value by value, other files byte for byte.
+The run is audited first (every digest against its manifest): a tampered run is refused, not
+reproduced. Then the run's ``inputs/`` snapshot and the request recorded in its manifest are all
+that is used, so a run stays reproducible after the warehouse changes, and no cache answers
+(``btyd``'s posterior is sampled again). Outputs are compared file by file: tables cell by cell
+(exact), JSON value by value, other files byte for byte.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ltvcore.errors import InputError
 from ltvcore.forecast import load_inputs
 from ltvcore.pipeline import RUN_INFO, compute, stage
 from ltvcore.request import ForecastRequest
-from ltvcore.runs.manifest import environment_differences, read_manifest
-from ltvcore.runs.store import fetch_run
+from ltvcore.runs.audit import verify
+from ltvcore.runs.manifest import code_info, environment_differences, environment_info, read_manifest
+from ltvcore.runs.store import RunNotFoundError, fetch_run
 
 __all__ = ["Comparison", "reproduce"]
 
@@ -30,21 +34,50 @@ MAX_SHOWN = 5
 
 @dataclass
 class Comparison:
-    run_id: str
+    """What a reproduction found.
+
+    ``refused`` holds the audit's failures when the run did not match its manifest (nothing was
+    recomputed then); ``ran_with`` and ``recorded`` name the code commit and package versions of
+    this reproduction and of the original run.
+    """
+
+    run_id: str | None
     differences: dict[str, list[str]] = field(default_factory=dict)
     environment: list[str] = field(default_factory=list)
+    compared: tuple[str, ...] = ()
+    refused: list[str] = field(default_factory=list)
+    ran_with: dict = field(default_factory=dict)
+    recorded: dict = field(default_factory=dict)
 
     @property
     def identical(self) -> bool:
-        return not self.differences
+        return not self.refused and not self.differences
+
+
+def _versions(code: dict, environment: dict) -> dict:
+    packages = environment.get("packages") or {}
+    return {"git_commit": code.get("git_commit"), "version": code.get("version"),
+            "python": environment.get("python"),
+            "packages": {name: packages[name] for name in sorted(packages) if packages[name]}}
 
 
 def reproduce(run: str, *, scratch: Path | None = None) -> Comparison:
-    """Re-run ``run`` (a run directory or ``s3://…/runs/<id>``) and compare its outputs."""
+    """Audit ``run`` (a run directory or ``s3://…/runs/<id>``), re-run it and compare its outputs.
+
+    Raises :class:`~ltvcore.errors.InputError` when ``run`` is not a run at all.
+    """
+    audit = verify(run)
+    if not audit.ok and audit.run_id is None:
+        raise InputError(f"{run} is not a run: {'; '.join(audit.lines()[1:]) or 'no manifest.json'}")
+    if not audit.ok:
+        return Comparison(run_id=audit.run_id, refused=audit.lines()[1:])
     owned = scratch is None
     scratch = Path(tempfile.mkdtemp(prefix="ltv-reproduce-")) if owned else Path(scratch)
     try:
-        original = fetch_run(run, scratch / "original")
+        try:
+            original = fetch_run(run, scratch / "original")
+        except RunNotFoundError as error:
+            raise InputError(str(error)) from None
         manifest = read_manifest(original / "manifest.json")
         request = ForecastRequest.from_dict(manifest["request"])
         snapshot = original / "inputs"
@@ -54,12 +87,16 @@ def reproduce(run: str, *, scratch: Path | None = None) -> Comparison:
         inputs.names = dict(manifest.get("inputs") or inputs.names)
         again = scratch / "again"
         staged = stage(inputs, request, again, input_digest=manifest.get("input_digest"))
-        compute(staged)
+        compute(staged, cache=False)
         (again / RUN_INFO).unlink()
         from ltvcore.report import write_report
 
         write_report(again, run_id=manifest["run_id"])
-        result = Comparison(run_id=manifest["run_id"], environment=environment_differences(manifest))
+        result = Comparison(run_id=manifest["run_id"], environment=environment_differences(manifest),
+                            compared=COMPARED,
+                            ran_with=_versions(code_info(), environment_info()),
+                            recorded=_versions(dict(manifest.get("code") or {}),
+                                               dict(manifest.get("environment") or {})))
         for name in COMPARED:
             lines = _compare(original / name, again / name)
             if lines:

@@ -6,17 +6,26 @@ Pure Python (no numpy or pandas) so the API Lambdas can import it cheaply.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field
 
 from ltvcore.errors import InputError
 
-__all__ = ["ForecastRequest", "MODELS", "RETENTIONS"]
+__all__ = ["CURVE_COLUMNS", "FORECAST_COLUMNS", "ForecastRequest", "MODELS", "OUTPUT_COLUMNS", "RETENTIONS", "check_as_of", "is_iso_date"]
 
 # "btyd:map" and "btyd:advi": the Bayesian model with a faster inference than NUTS (its mode
 # with per-group Laplace draws; mean-field ADVI), e.g. for backtests over many as-of dates.
 MODELS = ("curve", "geometric", "calibrated", "btyd", "btyd:map", "btyd:advi", "auto")
 RETENTIONS = ("ensemble", "sbg", "rational")
 MAX_HORIZON = 3650
+
+#: Columns of ``forecast.csv`` and ``curve.csv`` besides the group's ``by`` columns. A group
+#: column of the same name would overwrite them, so ``by`` may not name one.
+FORECAST_COLUMNS = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model",
+                    "spend", "roas", "roas_lower", "roas_upper", "p_payback")
+CURVE_COLUMNS = ("day", "ltv", "ltv_lower", "ltv_upper")
+OUTPUT_COLUMNS = frozenset(FORECAST_COLUMNS + CURVE_COLUMNS)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -40,12 +49,16 @@ class ForecastRequest:
             raise InputError("must name at least one column, e.g. campaign", column="by")
         if len(set(by)) != len(by):
             raise InputError("names a column twice", column="by")
+        clash = [c for c in by if c in OUTPUT_COLUMNS]
+        if clash:
+            raise InputError(f"'{clash[0]}' is also a column of forecast.csv / curve.csv, so it "
+                             "cannot name a group; rename that installs column "
+                             f"(e.g. {clash[0]}_segment)", column="by")
         object.__setattr__(self, "by", by)
         if self.as_of is not None:
-            try:
-                dt.date.fromisoformat(str(self.as_of))
-            except ValueError:
-                raise InputError(f"'{self.as_of}' is not a date YYYY-MM-DD", column="as_of") from None
+            if not is_iso_date(self.as_of):
+                raise InputError(f"{str(self.as_of)[:40]!r} is not a date YYYY-MM-DD",
+                                 column="as_of")
             object.__setattr__(self, "as_of", str(self.as_of))
         _integer(self.observe_days, "observe_days", 1, 366)
         horizons = tuple(self.horizons)
@@ -103,3 +116,28 @@ def _integer(value, name: str, low: int, high: int) -> None:
         raise InputError(f"{value!r} is not a whole number", column=name)
     if not low <= value <= high:
         raise InputError(f"{value} is out of range [{low}, {high}]", column=name)
+
+
+def is_iso_date(value: object) -> bool:
+    """Whether ``value`` is a real calendar date spelled exactly ``YYYY-MM-DD``.
+
+    ``date.fromisoformat`` alone also takes ``20260208`` and ISO week dates (``2026-W06-1``).
+    """
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_as_of(as_of: str | None, last_event_date: str | None) -> None:
+    """Refuse an as-of after the data's last event date.
+
+    Past the data's end every user would read as inactive: curves would go flat and intervals
+    collapse to zero width, a silently wrong forecast rather than an error.
+    """
+    if as_of is not None and last_event_date is not None and as_of > last_event_date:
+        raise InputError(f"{as_of} is after the data's last event date {last_event_date}; "
+                         f"use a date on or before {last_event_date}, or omit it", column="as_of")

@@ -218,7 +218,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add ``ltv serve`` to the ``ltv`` command line."""
     parser = subparsers.add_parser(
         "serve", help="the form and HTTP API on localhost",
-        description="Serve the internal form and the HTTP API (CONTRACT §5) on this machine; "
+        description="Serve the internal form and the HTTP API (docs/interface.md) on this machine; "
                     "accepted forecasts run in the background on the local store.")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     parser.add_argument("--data-dir", default="data",

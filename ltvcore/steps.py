@@ -101,7 +101,8 @@ def report(run_dirs: list[Path], out_dir: Path) -> dict:
         raise ValueError("shards belong to different runs")
     by = infos[0]["request"]["by"]
     for name, order in (("forecast.csv", by + ["horizon_days"]), ("curve.csv", by + ["day"])):
-        frames = [pd.read_csv(d / name, keep_default_na=False, na_values=[""])
+        frames = [pd.read_csv(d / name, keep_default_na=False, na_values=[""],
+                              dtype={column: str for column in by})
                   for d in run_dirs if (d / name).stat().st_size]
         merged = pd.concat(frames, ignore_index=True).sort_values(order, kind="stable")
         write_csv(merged, out_dir / name)

@@ -15,7 +15,7 @@ def run(main: Callable[[], int | None]) -> None:
     """Call ``main``; on failure leave the reason where DescribeProcessingJob shows it."""
     try:
         code = main()
-    except InputError as error:  # bad data: a clear message, no traceback (CONTRACT §1)
+    except InputError as error:  # bad data: a clear message, no traceback (docs/interface.md, inputs)
         _leave_message(str(error))
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

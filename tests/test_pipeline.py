@@ -85,9 +85,28 @@ def test_reproduce_is_identical_and_finds_a_changed_value(data, tmp_path):
     frame.to_csv(run / "forecast.csv", index=False)
     result = reproduce(str(run))
     assert not result.identical
-    assert "forecast.csv" in result.differences
-    assert "row 1, ltv" in result.differences["forecast.csv"][0]
     assert not verify(str(run)).ok
+    assert any("forecast.csv" in line for line in result.refused)  # audited first, not re-run
+
+
+def test_reproduce_names_a_value_the_computation_no_longer_gives(data, tmp_path, monkeypatch):
+    import ltvcore.reproduce as module
+
+    forecast(data, tmp_path / "store")
+    run = only_run(tmp_path / "store")
+    honest = module.compute
+
+    def drifted(staged, **options):  # as if the code or a library had changed
+        info = honest(staged, **options)
+        frame = pd.read_csv(staged.directory / "forecast.csv")
+        frame.loc[0, "ltv"] = frame.loc[0, "ltv"] + 1
+        frame.to_csv(staged.directory / "forecast.csv", index=False)
+        return info
+
+    monkeypatch.setattr(module, "compute", drifted)
+    result = reproduce(str(run))
+    assert not result.identical and not result.refused
+    assert "row 1, ltv" in result.differences["forecast.csv"][0]
 
 
 def test_reproduce_cli_says_identical(data, tmp_path, capsys):
@@ -148,3 +167,70 @@ def test_prepared_data_forecasts_like_raw_files(data, tmp_path):
     a = pd.read_csv(out / "forecast.csv")
     b = pd.read_csv(raw / "forecast.csv")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_an_as_of_after_the_last_event_date_is_refused_naming_that_date(data, tmp_path, capsys):
+    last = pd.read_csv(data / "events.csv")["event_date"].max()
+    assert forecast(data, tmp_path / "store", "--as-of", "2030-01-01") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"last event date {last}" in error and "as_of" in error
+    assert not (tmp_path / "store" / "runs").exists() or not [
+        p for p in (tmp_path / "store" / "runs").iterdir() if not p.name.startswith(".")]
+    assert forecast(data, tmp_path / "store", "--as-of", last) == 0  # the last date itself is fine
+
+
+@pytest.mark.parametrize("as_of", ["20260108", "2026-W02-1", "2026-02-30", "26-01-05", " 2026-01-05"])
+def test_as_of_must_be_a_real_date_spelled_yyyy_mm_dd(data, tmp_path, capsys, as_of):
+    assert forecast(data, tmp_path / "store", "--as-of", as_of) == 2
+    assert "is not a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_reproduce_reports_versions_and_how_many_files_it_compared(data, tmp_path, capsys):
+    forecast(data, tmp_path / "store")
+    run = only_run(tmp_path / "store")
+    capsys.readouterr()
+    assert main(["reproduce", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "ran with: code" in out and "run used: code" in out and "numpy" in out
+    assert "4 files compared" in out and "no cache used" in out
+
+
+@pytest.mark.parametrize("tamper", ["manifest", "snapshot", "extra file"])
+def test_reproduce_refuses_a_run_that_fails_its_audit(data, tmp_path, capsys, tamper):
+    forecast(data, tmp_path / "store")
+    run = only_run(tmp_path / "store")
+    if tamper == "manifest":
+        text = (run / "manifest.json").read_text()
+        (run / "manifest.json").write_text(text.replace('"observe_days": 7', '"observe_days": 6'))
+    elif tamper == "snapshot":
+        raw = bytearray((run / "inputs" / "events.parquet").read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        (run / "inputs" / "events.parquet").write_bytes(bytes(raw))
+    else:
+        (run / "notes.txt").write_text("added later")
+    capsys.readouterr()
+    assert main(["reproduce", str(run)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("refused:") and "identical" not in out
+
+
+def test_reproduce_of_a_folder_that_is_not_a_run_is_an_input_error(tmp_path, capsys):
+    (tmp_path / "not-a-run").mkdir()
+    assert main(["reproduce", str(tmp_path / "not-a-run")]) == 2
+    assert "is not a run" in capsys.readouterr().err
+
+
+def test_reproduce_recomputes_btyd_without_its_posterior_cache(data, tmp_path, monkeypatch):
+    """A poisoned cache (another posterior under this run's key) would change every value."""
+    pytest.importorskip("pymc")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LTV_CACHE_DIR", str(cache))
+    assert forecast(data, tmp_path / "store", "--model", "btyd:map") == 0
+    run = only_run(tmp_path / "store")
+    (key_file,) = cache.glob("*.npz")
+    other = tmp_path / "other"
+    write_sample(other, install_days=6, observed_days=8, n_campaigns=4, users_per_day=50, seed=4)
+    assert forecast(other, tmp_path / "store2", "--model", "btyd:map") == 0
+    (poison,) = (p for p in cache.glob("*.npz") if p != key_file)
+    key_file.write_bytes(poison.read_bytes())
+    assert reproduce(str(run)).identical

@@ -1,4 +1,4 @@
-"""The HTTP API's Lambda behind API Gateway (CONTRACT §5).
+"""The HTTP API's Lambda behind API Gateway (docs/interface.md, HTTP API).
 
 The routes live once in :mod:`ltvcore.api` (the same app ``ltv serve`` runs); on Lambda it is
 configured from ``LTV_STORE``, ``LTV_DATA_DIR``, ``LTV_STATE_MACHINE_ARN`` and

@@ -1,4 +1,4 @@
-"""The marketers' form and HTTP API (CONTRACT §5), defined once.
+"""The marketers' form and HTTP API (docs/interface.md, HTTP API), defined once.
 
 - :mod:`ltvcore.api.app` -- the Powertools routes (``create_app``) and content negotiation;
 - :mod:`ltvcore.api.models` -- the ``POST /forecasts`` body (pydantic);

@@ -1,4 +1,4 @@
-"""The HTTP API of CONTRACT §5 as Powertools routes: one app for API Gateway and ``ltv serve``.
+"""The HTTP API of docs/interface.md, HTTP API as Powertools routes: one app for API Gateway and ``ltv serve``.
 
 Routes
 ------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
+from ltvcore.request import is_iso_date
 from ltvcore.runs.ids import combine_digests
 from ltvcore.runs.manifest import sha256_file
 
@@ -50,6 +51,10 @@ class Datasets(Protocol):
     def digest(self, dataset: Dataset) -> str:
         """Digest of the dataset's files by role: what :func:`ltvcore.runs.naming.input_files_digest`
         gives for the same bytes."""
+
+    def last_event_date(self, dataset: Dataset) -> str | None:
+        """The dataset's last ``event_date`` (``YYYY-MM-DD``), or None when it cannot be told
+        cheaply (the forecast step then checks as-of against the data itself)."""
 
 
 def by_choices(header: list[str] | None) -> tuple[str, ...]:
@@ -94,6 +99,7 @@ class LocalDatasets:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._cache = _DigestCache()
+        self._last_dates = _DigestCache()
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -143,6 +149,42 @@ class LocalDatasets:
             digests[role] = self._cache.get((text, stat.st_size, stat.st_mtime_ns),
                                             lambda text=text: sha256_file(text))
         return combine_digests(digests)
+
+    def last_event_date(self, dataset: Dataset) -> str | None:
+        path = dataset.files["events"]
+        stat = os.stat(path)
+        found = self._last_dates.get((path, stat.st_size, stat.st_mtime_ns),
+                                     lambda: _last_event_date(path) or "")
+        return found or None
+
+
+def _last_event_date(path: str) -> str | None:
+    """The largest well-formed ``event_date`` of a local events file, read as text.
+
+    ISO dates order as text, so no date parsing is needed; a file that cannot be read here
+    gives None and the forecast step reports what is wrong with it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if path.endswith(".csv"):
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                include_columns=["event_date"], column_types={"event_date": pa.string()}))
+        else:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path, columns=["event_date"])
+        column = table.column("event_date")
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = pc.cast(column, pa.string())
+        column = pc.filter(column, pc.match_substring_regex(column, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+        last = pc.max(column).as_py()
+    except Exception:  # noqa: BLE001 - unreadable here: the run reports it properly
+        return None
+    return str(last)[:10] if last else None
 
 
 class S3Datasets:
@@ -244,6 +286,13 @@ class S3Datasets:
             digests[role] = self._cache.get((key, head.get("ETag")),
                                             lambda key=key, head=head: self._sha256(key, head))
         return combine_digests(digests)
+
+    def last_event_date(self, dataset: Dataset) -> str | None:
+        """From the events object's ``last-event-date`` metadata, which the loader sets; a file
+        without it is checked by the forecast step instead."""
+        head = self.client.head_object(Bucket=self.bucket, Key=self._key(dataset.files["events"]))
+        value = head.get("Metadata", {}).get("last-event-date")
+        return value if value and is_iso_date(value) else None
 
 
 def open_datasets(location: str | os.PathLike[str]) -> Datasets:

@@ -33,7 +33,7 @@ def check_dataset_name(name: str) -> str:
 
 
 class ForecastBody(BaseModel):
-    """``POST /forecasts`` (CONTRACT §5): the CLI's options plus ``dataset`` and ``notify``."""
+    """``POST /forecasts`` (docs/interface.md, HTTP API): the CLI's options plus ``dataset`` and ``notify``."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ltvcore.api.launchers import Job, Launcher
 from ltvcore.errors import InputError
+from ltvcore.request import check_as_of
 from ltvcore.runs.naming import planned_run_id
 from ltvcore.runs.store import S3Store, parse_s3_uri, validate_run_id
 
@@ -91,6 +92,7 @@ class ForecastService:
             raise InputError(f"'{unknown[0]}' is not an installs column of dataset "
                              f"'{dataset.name}' (available: {', '.join(dataset.by_columns)})",
                              column="by")
+        check_as_of(request.as_of, self.datasets.last_event_date(dataset))
         digest = self.datasets.digest(dataset)
         run_id = planned_run_id(request, digest)
         job = Job(run_id=run_id, request=request, dataset=dataset.name, inputs=dataset.files,

@@ -1,6 +1,6 @@
 """Reading the three input tables (events, installs, spend) from CSV or Parquet, with validation.
 
-Every rule of CONTRACT §1 lives here. A violation raises :class:`~ltvcore.errors.InputError`
+Every rule of docs/interface.md, inputs lives here. A violation raises :class:`~ltvcore.errors.InputError`
 naming the file, the column and the first offending row (1-based data row, header excluded).
 The fast path lets pyarrow parse with the expected types; only when that fails is the file
 re-read as text to find the first bad row, so valid input pays nothing for good messages.
@@ -32,25 +32,52 @@ def _format(path: Path) -> str:
 
 
 def read_table(path: str | Path) -> pa.Table:
-    """Read a CSV or Parquet file with every column as text (CSV) or its stored type (Parquet)."""
+    """Read a CSV or Parquet file: every CSV column as text, Parquet columns as stored.
+
+    CSV cells are never type-inferred: an id such as ``001`` or a 20-digit ad-network campaign
+    would otherwise become a number and lose its identity. Each column is converted by the rule
+    of its role (text, date or amount) afterwards.
+    """
     path = Path(path)
     fmt = _format(path)
     if not path.is_file():
         raise InputError("file not found", file=str(path))
     try:
         if fmt == "csv":
+            names = _csv_header(path)
             return pacsv.read_csv(
                 path,
                 read_options=pacsv.ReadOptions(block_size=1 << 24),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={}, strings_can_be_null=True, auto_dict_encode=False
+                    column_types={name: pa.string() for name in names},
+                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                    null_values=[], auto_dict_encode=False,
                 ),
             )
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        table = pq.read_table(path)
+        _unique_names(table.column_names, path.name)
+        return table
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, UnicodeDecodeError) as exc:
         kind = "CSV" if fmt == "csv" else "Parquet"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot be read as {kind}: {first}", file=path.name) from None
+        raise InputError(f"cannot be read as {kind}: {first[:200]}", file=path.name) from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header's column names (read as text: no block is type-inferred)."""
+    with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16),
+                        convert_options=pacsv.ConvertOptions(include_columns=[])) as reader:
+        names = reader.schema.names
+    _unique_names(names, path.name)
+    return names
+
+
+def _unique_names(names: list[str], file: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError("is named twice in the header", file=file, column=name)
+        seen.add(name)
 
 
 def _require(table: pa.Table, columns: list[str], name: str) -> None:
@@ -64,16 +91,39 @@ def _require(table: pa.Table, columns: list[str], name: str) -> None:
         raise InputError("has no rows", file=name)
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A cell for an error message: quoted, one line, bounded."""
+    text = repr(str(value))
+    return text if len(text) <= limit else text[: limit - 4] + "…'"
+
+
 def _first(mask: np.ndarray) -> int:
     """1-based index of the first True."""
     return int(np.flatnonzero(mask)[0]) + 1
 
 
+def _as_text(table: pa.Table, column: str, name: str, *, labels: bool = False) -> pa.ChunkedArray:
+    """A column as text, exactly as written: text stays text, whole numbers become their digits.
+
+    Floating-point ids are refused (a 23-digit id stored as a double has already lost digits);
+    segment labels (``labels``) may also be booleans or floats. Nested types are refused.
+    """
+    col = table.column(column)
+    kind = col.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return col
+    if pa.types.is_dictionary(kind):
+        return pc.cast(col, pa.string())
+    exact = pa.types.is_integer(kind) or pa.types.is_decimal(kind)
+    if exact or (labels and (pa.types.is_boolean(kind) or pa.types.is_floating(kind))):
+        return pc.cast(col, pa.string())
+    allowed = "text or whole numbers" + (", booleans or numbers" if labels else "")
+    raise InputError(f"has type {kind}; expected {allowed}", file=name, column=column)
+
+
 def _text(table: pa.Table, column: str, name: str) -> np.ndarray:
     """A required, non-empty text column."""
-    col = table.column(column)
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-        col = pc.cast(col, pa.string())
+    col = _as_text(table, column, name)
     values = col.to_numpy(zero_copy_only=False)
     bad = pd.isna(values)
     if bad.any():
@@ -99,12 +149,18 @@ def _dates(table: pa.Table, column: str, name: str) -> np.ndarray:
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         raise InputError(f"has type {col.type}, expected a date YYYY-MM-DD", file=name,
                          column=column)
+    # Exactly YYYY-MM-DD, and a real calendar day: strptime alone shifts 2026-02-30 to
+    # 2026-03-02 and reads 26-01-05 as the year 26, so the parsed day must print back as written.
     parsed = pc.strptime(col, format="%Y-%m-%d", unit="s", error_is_null=True)
-    bad = pd.isna(parsed.to_numpy(zero_copy_only=False))
+    spelled = pc.match_substring_regex(col, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    again = pc.strftime(parsed, format="%Y-%m-%d")
+    good = pc.and_kleene(spelled, pc.equal(again, col))
+    bad = ~pc.fill_null(good, False).to_numpy(zero_copy_only=False)
     if bad.any():
         row = _first(bad)
         raw = col[row - 1].as_py()
-        raise InputError(f"'{raw}' is not a date YYYY-MM-DD", file=name, column=column, row=row)
+        raise InputError(f"{_shown(raw)} is not a date YYYY-MM-DD", file=name, column=column,
+                         row=row)
     days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
     return days.astype("datetime64[D]")
 
@@ -116,13 +172,18 @@ def _amounts(table: pa.Table, column: str, name: str) -> np.ndarray:
         values = col.to_numpy(zero_copy_only=False).astype(float)
         texts = None
     else:
-        texts = col.to_numpy(zero_copy_only=False)
-        values = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(float)
+        texts = None
+        try:  # arrow's cast is strict and fast; only a failure pays for finding the bad row
+            values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            texts = col.to_numpy(zero_copy_only=False)
+            values = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(float)
     bad = ~np.isfinite(values)
     if bad.any():
         row = _first(bad)
         raw = None if texts is None else texts[row - 1]
-        what = "is empty or NaN" if raw is None or pd.isna(raw) or raw == "" else f"'{raw}' is not a number"
+        what = ("is empty or NaN" if raw is None or pd.isna(raw) or raw == ""
+                else f"{_shown(raw)} is not a number")
         raise InputError(what, file=name, column=column, row=row)
     negative = values < 0
     if negative.any():
@@ -157,7 +218,7 @@ def read_installs(path: str | Path) -> pd.DataFrame:
     duplicated = pd.Series(users).duplicated().to_numpy()
     if duplicated.any():
         row = _first(duplicated)
-        raise InputError(f"duplicate install row for user '{users[row - 1]}'", file=path.name,
+        raise InputError(f"duplicate install row for user {_shown(users[row - 1])}", file=path.name,
                          column="user_id", row=row)
     if "campaign" in table.column_names:
         frame["campaign"] = _text(table, "campaign", path.name)
@@ -167,8 +228,9 @@ def read_installs(path: str | Path) -> pd.DataFrame:
         if column in frame.columns:
             continue
         # Segment attributes are labels: a missing value is its own segment, not an error.
-        values = pc.cast(table.column(column), pa.string()).to_numpy(zero_copy_only=False)
-        frame[column] = pd.Series(values, dtype=object).fillna("(missing)").to_numpy()
+        values = _as_text(table, column, path.name, labels=True).to_numpy(zero_copy_only=False)
+        labels = pd.Series(values, dtype=object).fillna("(missing)")
+        frame[column] = labels.mask(labels == "", "(missing)").to_numpy()
     return frame
 
 

@@ -32,8 +32,12 @@ def pools_groups(name: str) -> bool:
 
 
 def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
-                horizons: tuple[int, ...] = (30, 90, 180, 365)):
-    """The estimator behind a ``--model`` name (heavy models imported only when asked for)."""
+                horizons: tuple[int, ...] = (30, 90, 180, 365), cache: bool = True):
+    """The estimator behind a ``--model`` name (heavy models imported only when asked for).
+
+    ``cache=False`` keeps any stored result (``btyd``'s posterior cache) from answering: an
+    audit's reproduction recomputes everything.
+    """
     if name == "curve":
         return CurveModel(retention=retention, confidence=confidence)
     if name.startswith("curve:"):  # one retention fit, as auto's candidates name them
@@ -49,7 +53,8 @@ def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0
         from ltvcore.models.btyd import BTYDModel
 
         method = name.split(":", 1)[1] if ":" in name else "nuts"
-        return BTYDModel(method=method, confidence=confidence, seed=seed)
+        return BTYDModel(method=method, confidence=confidence, seed=seed,
+                         cache_dir=None if cache else False)
     if name == "calibrated":
         from ltvcore.models.calibrated import CalibratedModel
 
@@ -58,5 +63,5 @@ def build_model(name: str, *, retention: str = "ensemble", confidence: float = 0
         from ltvcore.models.auto import AutoModel
 
         return AutoModel(candidates=AUTO_CANDIDATES, retention=retention, confidence=confidence,
-                         seed=seed, horizons=horizons)
+                         seed=seed, horizons=horizons, cache=cache)
     raise ValueError(f"unknown model {name!r}")

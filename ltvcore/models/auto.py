@@ -30,8 +30,9 @@ class AutoModel:
 
     def __init__(self, candidates: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational"),
                  retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
-                 horizons: tuple[int, ...] = (30, 90, 180, 365)) -> None:
+                 horizons: tuple[int, ...] = (30, 90, 180, 365), cache: bool = True) -> None:
         self.candidates = candidates
+        self.cache = cache
         self.retention = retention
         self.confidence = confidence
         self.seed = seed
@@ -41,7 +42,7 @@ class AutoModel:
         from ltvcore.models import build_model
 
         return build_model(name, retention=self.retention, confidence=self.confidence,
-                           seed=self.seed, horizons=self.horizons)
+                           seed=self.seed, horizons=self.horizons, cache=self.cache)
 
     def fit(self, data: CohortData) -> AutoModel:
         last = data.last_day

@@ -1,7 +1,7 @@
 """``--model calibrated``: a base model corrected by what past, matured groups turned out to be.
 
 The original team found the ARPU part carried most of the error and fixed it with a linear
-regression from early signals to the 365-day value (BACKGROUND.md, stage 2). Here: every group
+regression from early signals to the 365-day value (the second stage of the original method). Here: every group
 in the data whose users have all reached horizon ``H`` is a training example. Its data are cut
 back to the age the young groups have reached, the base model forecasts from that, and a ridge
 regression learns ``ln(realised_H / base_H)`` from early signals:

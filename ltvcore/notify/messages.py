@@ -1,7 +1,7 @@
 """Slack Block Kit payloads for finished and failed forecast runs.
 
 Pure: no I/O and no pandas. Forecast rows are the dicts ``csv.DictReader`` yields for a run's
-``forecast.csv`` (CONTRACT §4), so every value may arrive as a string; numbers are parsed here.
+``forecast.csv`` (docs/interface.md, a run's files), so every value may arrive as a string; numbers are parsed here.
 
 The payload is ``{"text": fallback, "blocks": [...]}``. Slack's limits are respected: at most
 50 blocks, section text at most 3000 characters (longer lists end in "… and N more"), header text
@@ -222,7 +222,7 @@ def _groups_at(rows: Sequence[Mapping[str, Any]], by: Sequence[str], h: int) -> 
 
 
 def _has_spend(rows: Sequence[Mapping[str, Any]]) -> bool:
-    # ROAS exists only when the run had spend (CONTRACT §4); a column with no value is no ROAS.
+    # ROAS exists only when the run had spend (docs/interface.md, a run's files); a column with no value is no ROAS.
     return any(_num(row.get("roas")) is not None for row in rows)
 
 

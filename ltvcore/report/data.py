@@ -1,4 +1,4 @@
-"""Read a run's artifacts (CONTRACT §4) into the shape the report needs.
+"""Read a run's artifacts (docs/interface.md, a run's files) into the shape the report needs.
 
 The report is written while the run is being staged, before ``manifest.json``; everything here
 therefore treats the manifest as optional.

@@ -1,7 +1,7 @@
 """Geometric retention ``R(t) = R(1)·r^(t-1)``: the old baseline's constant daily retention.
 
 With it, ``Σ ARPU·R(t)`` is the truncated geometric series ``ARPU·(1 − r^H)/(1 − r)`` behind the
-old ``LTV = ARPU / (1 − r)`` metric (BACKGROUND.md), kept for comparison. ``log R(t)`` is fitted
+old ``LTV = ARPU / (1 − r)`` metric (see the README's method), kept for comparison. ``log R(t)`` is fitted
 by weighted least squares on days ``1 … last``.
 """
 

@@ -64,7 +64,15 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
         assert browser.eval("document.getElementById('error-horizons').textContent") == ""
         assert browser.eval("document.getElementById('accepted').hidden") is True
 
+        # an as-of after the data ends: refused on that field, naming the data's last date
         fill("confidence", "0.95")
+        fill("as_of", "2030-01-01")
+        browser.eval("document.getElementById('submit').click()")
+        message = browser.wait_for("document.getElementById('error-as_of').textContent")
+        assert "last event date" in message and "2030-01-01" in message
+        assert browser.eval("document.getElementById('accepted').hidden") is True
+        fill("as_of", "")
+
         browser.eval("document.querySelector('#by-options input[value=os]').click()")
         fill("notify", "#growth")
         browser.eval("document.getElementById('submit').click()")
@@ -101,6 +109,6 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
         assert browser.eval(
             f"!!document.querySelector('tr[data-run=\"{run_id}\"] .badge.succeeded')")
         problems = browser.problems(allowed_hosts=(base,))
-        expected = [p for p in problems if "status of 400" in p]  # the refused confidence
-        assert len(expected) == 1 and [p for p in problems if p not in expected] == []
+        expected = [p for p in problems if "status of 400" in p]  # refused confidence and as-of
+        assert len(expected) == 2 and [p for p in problems if p not in expected] == []
     assert "LTV forecast ready" in log.read_text()  # no webhook configured: printed locally

@@ -40,6 +40,9 @@ INVALID = [
     ("by", {"dataset": "demo", "by": ["country"]}),
     ("as_of", {"dataset": "demo", "as_of": "2026-13-01"}),
     ("as_of", {"dataset": "demo", "as_of": 20260101}),
+    ("as_of", {"dataset": "demo", "as_of": "20260108"}),
+    ("as_of", {"dataset": "demo", "as_of": "2026-W02-1"}),
+    ("as_of", {"dataset": "demo", "as_of": "2030-01-01"}),
     ("observe_days", {"dataset": "demo", "observe_days": 0}),
     ("observe_days", {"dataset": "demo", "observe_days": "7"}),
     ("observe_days", {"dataset": "demo", "observe_days": 7.5}),
@@ -283,6 +286,29 @@ def test_a_full_queue_is_a_503_and_records_nothing(make_api) -> None:
     assert status == 503 and "try again" in answer["error"]
     api.wait()
     assert [r["horizons"] for r in (run["request"] for run in api.service.runs())] == [[11]]
+
+
+def test_an_as_of_after_the_data_names_its_last_event_date(api, data_dir) -> None:
+    import csv
+
+    with open(data_dir / "demo" / "events.csv") as handle:
+        last = max(row["event_date"] for row in csv.DictReader(handle))
+    status, answer, _ = api.submit({"dataset": "demo", "as_of": "2030-01-01"})
+    assert status == 400 and answer["field"] == "as_of"
+    assert f"last event date {last}" in answer["error"]
+    assert not api.recorder.calls and not api.service.runs()
+    assert api.submit({"dataset": "demo", "as_of": last})[0] == 202
+    api.wait()
+
+
+def test_parquet_datasets_know_their_last_event_date(tmp_path) -> None:
+    from ltvcore.api.datasets import LocalDatasets
+    from ltvcore.sample import write_sample
+
+    info = write_sample(tmp_path / "pq", install_days=3, observed_days=4, n_campaigns=2,
+                        users_per_day=5, fmt="parquet")
+    datasets = LocalDatasets(tmp_path)
+    assert datasets.last_event_date(datasets.get("pq")) == info["as_of"]
 
 
 def test_parquet_datasets_offer_their_schema_columns(tmp_path) -> None:
