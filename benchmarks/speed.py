@@ -61,6 +61,19 @@ print(json.dumps({"seconds": time.perf_counter() - t0,
 """
 
 
+_SIMULATE = """
+import json, resource, sys, time
+from ltvcore import sample
+t0 = time.perf_counter()
+if sys.argv[1] == "default":
+    sample.simulate(seed=1)
+else:
+    sample.simulate(seed=1, n_campaigns=300, install_days=10, users_per_day=10.0, horizon_days=60)
+print(json.dumps({"seconds": time.perf_counter() - t0,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 def _run(code: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -84,6 +97,10 @@ def main(quick: bool = False) -> None:
     ref = _run(_FITS, str(folder), "reference")
     rows.append(("fits + LTV, vectorised (all groups at once)", vec["seconds"], vec["peak_mb"]))
     rows.append(("fits + LTV, scipy one group at a time", ref["seconds"], ref["peak_mb"]))
+    for size, label in (("default", "ltv sample, default size"),
+                        ("many", "ltv sample, 300 small campaigns")):
+        r = _run(_SIMULATE, size)
+        rows.append((label, r["seconds"], r["peak_mb"]))
     print(f"\n## Speed: {groups} groups x 30 install days x 30 observed days (2-core machine)\n")
     print(f"{'step':48s} {'seconds':>8s} {'peak MB':>8s}")
     for name, seconds, peak in rows:

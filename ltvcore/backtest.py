@@ -32,8 +32,8 @@ def schedule(inputs: Inputs, *, every: int, first: str | None = None, last: str 
     first_install = (inputs.installs["install_date"].min() if inputs.installs is not None
                      else inputs.events["event_date"].min())
     start_default = np.datetime64(first_install, "D") + np.timedelta64(6, "D")
-    start = np.datetime64(first, "D") if first else start_default
-    stop = np.datetime64(last, "D") if last else end - np.timedelta64(min_horizon, "D")
+    start: np.datetime64 = np.datetime64(first, "D") if first else start_default  # type: ignore[assignment]
+    stop: np.datetime64 = np.datetime64(last, "D") if last else end - np.timedelta64(min_horizon, "D")
     if stop < start:
         raise InputError(f"the data end on {end} and no as-of date leaves {min_horizon} days to "
                          "check a forecast", column="as_of_dates")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
-from ltvcore.errors import InputError
+from ltvcore.errors import InputError, one_line
 
 __all__ = ["main"]
 
@@ -14,7 +15,7 @@ __all__ = ["main"]
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line with exit code 2 (its default code)."""
 
-    def error(self, message: str) -> None:  # pragma: no cover - exercised through main
+    def error(self, message: str) -> NoReturn:  # pragma: no cover - exercised through main
         self.exit(2, f"ltv: error: {message}\n")
 
 
@@ -99,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_store(uri: str | None) -> None:
+    """A bad ``--out``/``--store`` is bad input (exit 2), found before any work is done."""
+    from ltvcore.runs.store import open_store
+
+    try:
+        open_store(uri)
+    except ValueError as error:
+        raise InputError(str(error), column="out") from None
+
+
 def _forecast(args: argparse.Namespace) -> int:
     from ltvcore.pipeline import forecast_to_store
     from ltvcore.request import ForecastRequest
@@ -108,6 +119,7 @@ def _forecast(args: argparse.Namespace) -> int:
         horizons=tuple(args.horizons), confidence=args.confidence, model=args.model,
         retention=args.retention, window_days=args.window_days,
     )
+    check_store(args.store)
     outcome = forecast_to_store(request, events=args.events, installs=args.installs,
                                 spend=args.spend, store=args.store, requested_by=args.requested_by)
     if args.quiet:
@@ -129,7 +141,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     from ltvcore.backtest import backtest, schedule, summarise, write_chart
     from ltvcore.forecast import load_inputs
-    from ltvcore.request import MODELS, ForecastRequest
+    from ltvcore.request import MODELS, ForecastRequest, is_iso_date
 
     for model in args.models:
         if model not in MODELS:
@@ -138,10 +150,18 @@ def _backtest(args: argparse.Namespace) -> int:
     request = ForecastRequest(by=tuple(args.by), observe_days=args.observe_days,
                               horizons=tuple(args.horizons), confidence=args.confidence,
                               retention=args.retention)
+    if args.every < 1:
+        raise InputError(f"{args.every} must be a whole number of days >= 1", column="every")
+    for name in ("first", "last"):
+        value = getattr(args, name)
+        if value is not None and not is_iso_date(value):
+            raise InputError(f"{value[:40]!r} is not a date YYYY-MM-DD", column=name)
     inputs = load_inputs(args.events, args.installs, args.spend)
     dates = args.as_of_dates or schedule(inputs, every=args.every, first=args.first, last=args.last)
     for date in dates:
         ForecastRequest(as_of=date)  # one clear message for a malformed date
+    if not dates:
+        raise InputError("no as-of date to backtest", column="as_of_dates")
     rows = backtest(inputs, request, as_of_dates=dates, models=args.models)
     summary = summarise(rows)
     out = Path(args.out)
@@ -214,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
         if os.environ.get("LTV_DEBUG"):
             raise
-        print(f"ltv: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"ltv: failed: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
 
 

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+# Control characters (a newline inside a user id, say) would split "one line" in two or
+# rewrite a terminal; they are shown escaped.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped, so it prints as one line."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
 
 class InputError(Exception):
     """Bad input or usage: one clear message, exit code 2, nothing written.
@@ -22,5 +33,7 @@ class InputError(Exception):
             where.append(f"column '{column}'" if file else f"field '{column}'")
         if row is not None:
             where.append(f"row {row}")
+        message = one_line(message)
+        where = [one_line(part) for part in where]
         self.reason = message
         super().__init__(f"{', '.join(where)}: {message}" if where else message)

@@ -20,13 +20,15 @@ import pyarrow.csv as pacsv
 from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.data.io import read_events, read_installs, read_spend
 from ltvcore.errors import InputError
-from ltvcore.models import build_model
+from ltvcore.models.registry import ModelOptions, build_model
 from ltvcore.request import OUTPUT_COLUMNS, ForecastRequest, check_as_of
 
 __all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "read_output_csv", "run_forecast",
            "write_outputs", "write_snapshot"]
 
-MIN_FIT_DAY = 2  # three observed days (0, 1, 2) at least: the rational fit has three parameters
+MIN_FIT_DAY = 2
+MAX_HISTORY_DAYS = 7305  # 20 years
+_MAY_BE_EMPTY = ("spend", "roas", "roas_lower", "roas_upper", "p_payback")  # three observed days (0, 1, 2) at least: the rational fit has three parameters
 
 
 @dataclass
@@ -80,7 +82,36 @@ def cut_inputs(inputs: Inputs, request: ForecastRequest) -> tuple[pd.DataFrame, 
     installs = inputs.installs
     if installs is not None:
         installs = installs[installs["install_date"].to_numpy() <= as_of].reset_index(drop=True)
+    _check_span(inputs, np.datetime64(as_of, "D"), blame_last=request.as_of is None)
     return events, installs, np.datetime_as_string(np.datetime64(as_of, "D"), unit="D")
+
+
+def _check_span(inputs: Inputs, as_of: np.datetime64, *, blame_last: bool) -> None:
+    """At most :data:`MAX_HISTORY_DAYS` from the first install to as-of.
+
+    Cohort tables grow with the days between them; one mistyped year (2096 for 2026) would
+    otherwise cost minutes and read as decades of inactivity.
+    """
+    if inputs.installs is not None and len(inputs.installs):
+        starts, start_file, start_column = (inputs.installs["install_date"].to_numpy(),
+                                            inputs.names.get("installs", "installs"), "install_date")
+    else:
+        starts, start_file, start_column = (inputs.events["event_date"].to_numpy(),
+                                            inputs.names["events"], "event_date")
+    first = starts.min().astype("datetime64[D]")
+    span = int((as_of - first) / np.timedelta64(1, "D"))
+    if span <= MAX_HISTORY_DAYS:
+        return
+    limit = f"at most {MAX_HISTORY_DAYS:,} days (20 years) of history can be forecast"
+    if blame_last:
+        dates = inputs.events["event_date"].to_numpy()
+        row = int(np.argmax(dates)) + 1
+        raise InputError(f"{as_of} is {span:,} days after the first install {first}; {limit} "
+                         "(fix the date, or pass --as-of)", file=inputs.names["events"],
+                         column="event_date", row=row)
+    row = int(np.argmin(starts)) + 1
+    raise InputError(f"{first} is {span:,} days before as-of {as_of}; {limit}",
+                     file=start_file, column=start_column, row=row)
 
 
 def _check_by(request: ForecastRequest, inputs: Inputs) -> None:
@@ -112,8 +143,8 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
 
     warnings: list[str] = []
     fit_ok = data.last_day >= MIN_FIT_DAY
-    for g in np.flatnonzero(~fit_ok):
-        label = _label(data.groups.iloc[g], by)
+    for young in np.flatnonzero(~fit_ok):
+        label = _label(data.groups.iloc[young], by)
         warnings.append(f"{label}: no cohort with {max(request.observe_days, MIN_FIT_DAY + 1)} "
                         f"observed days by {as_of}; not forecast")
     if not fit_ok.any():
@@ -123,11 +154,12 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     data = _subset(data, fit_ok)
 
     start = time.perf_counter()
-    model = build_model(model or request.model, retention=request.retention, confidence=request.confidence,
-                        seed=request.seed, horizons=request.horizons, cache=cache).fit(data)
-    warnings.extend(getattr(model, "warnings_", []))
+    options = ModelOptions(retention=request.retention, confidence=request.confidence,
+                           seed=request.seed, horizons=request.horizons, cache=cache)
+    fitted = build_model(model or request.model, options).fit(data)
+    warnings.extend(fitted.warnings)
     n_days = max(request.horizons)
-    curve = model.predict(n_days)
+    curve = fitted.predict(n_days)
     timings["fit_s"] = time.perf_counter() - start
 
     keys = data.groups[by].reset_index(drop=True)
@@ -140,7 +172,7 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     forecast["ltv"] = ltv.ravel()
     forecast["ltv_lower"] = lower.ravel()
     forecast["ltv_upper"] = upper.ravel()
-    forecast["model"] = model.name
+    forecast["model"] = fitted.name
     if inputs.spend is not None:
         forecast = _with_roas(forecast, inputs.spend, by, warnings)
 
@@ -161,15 +193,15 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
                             "expect a wide interval")
 
     params = {
-        "groups": [{"key": {c: keys[c].iat[g] for c in by}, "models": model.params(g)}
+        "groups": [{"key": {c: keys[c].iat[g] for c in by}, "models": fitted.params(g)}
                    for g in range(n_groups)],
         "as_of": as_of,
         "request": request.normalised(),
         "warnings": warnings,
-        "assumptions": model.assumptions,
+        "assumptions": fitted.assumptions,
     }
-    if hasattr(model, "selection"):
-        params["model_selection"] = model.selection
+    if fitted.selection is not None:
+        params["model_selection"] = fitted.selection
     return ForecastResult(forecast=forecast, curve=daily, params=params, warnings=warnings,
                           as_of=as_of, timings=timings)
 
@@ -211,6 +243,10 @@ def _with_roas(forecast: pd.DataFrame, spend: pd.DataFrame, by: list[str],
     unpaid = sorted(set(merged.loc[~has_cost, "campaign"]))
     if unpaid:
         warnings.append(f"no spend for {', '.join(unpaid)}: ROAS left empty")
+    unknown = sorted(set(spend["campaign"]) - set(forecast["campaign"]))
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        warnings.append(f"spend for campaigns not forecast here ({shown}): ignored")
     return merged
 
 
@@ -233,10 +269,37 @@ def write_snapshot(frames: dict[str, pd.DataFrame], staging: Path) -> dict[str, 
 def write_outputs(result: ForecastResult, staging: Path) -> list[Path]:
     """``forecast.csv``, ``curve.csv`` and ``params.json`` into a staging directory."""
     staging.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("forecast.csv", result.forecast), ("curve.csv", result.curve)):
+        # Only ROAS and spend may be absent (no spend for a campaign); nothing may be infinite.
+        numbers = frame.select_dtypes("number")
+        required = numbers.drop(columns=[c for c in _MAY_BE_EMPTY if c in numbers.columns])
+        if np.isinf(numbers.to_numpy(dtype=float)).any() \
+                or not np.isfinite(required.to_numpy(dtype=float)).all():
+            raise InputError(f"the forecast in {name} is not finite: revenue or spend values "
+                             "are too extreme to compute with")
     write_csv(result.forecast, staging / "forecast.csv")
     write_csv(result.curve, staging / "curve.csv")
-    (staging / "params.json").write_text(json.dumps(result.params, indent=2, default=_json_default) + "\n")
+    try:
+        text = json.dumps(_strict(result.params), indent=2, default=_json_default, allow_nan=False)
+    except ValueError:
+        raise InputError("the fitted parameters are not finite: revenue or spend values are "
+                         "too extreme to compute with") from None
+    (staging / "params.json").write_text(text + "\n")
     return [staging / "forecast.csv", staging / "curve.csv", staging / "params.json"]
+
+
+def _strict(value):
+    """NaN (a value that does not exist, e.g. no ROAS without spend) as JSON null; infinities
+    are left for ``allow_nan=False`` to refuse."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (float, np.floating)) and np.isnan(value):
+        return None
+    if isinstance(value, np.ndarray):
+        return _strict(value.tolist())
+    return value
 
 
 def read_output_csv(source) -> pd.DataFrame:

@@ -22,11 +22,16 @@ contains the disagreement between them: the ensemble is never more certain than 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["CurveLTV", "fit_interval", "realised_variance", "unobserved_share", "widen", "z_value"]
+if TYPE_CHECKING:
+    from ltvcore.data.cohorts import CohortData
+
+__all__ = ["CurveLTV", "fit_interval", "observed_ltv", "realised_variance", "unobserved_share", "widen",
+           "z_value"]
 
 
 def z_value(confidence: float) -> float:
@@ -139,3 +144,10 @@ def widen(ltv: np.ndarray, below: np.ndarray, above: np.ndarray, last_day: np.nd
     upper = ltv + np.hypot(above, projected * np.expm1(z * spread))
     return CurveLTV(ltv=ltv, lower=np.maximum.accumulate(lower, axis=1),
                     upper=np.maximum.accumulate(upper, axis=1))
+
+
+def observed_ltv(data: CohortData) -> np.ndarray:
+    """Cumulative observed revenue per user at risk, by day: ``(G, D)``."""
+    daily = np.divide(data.revenue, data.at_risk, out=np.zeros_like(data.revenue),
+                      where=data.at_risk > 0)
+    return np.cumsum(daily, axis=1)

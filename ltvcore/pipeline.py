@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import shutil
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from ltvcore.models import pools_groups
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
 from ltvcore.runs.naming import input_files_digest, planned_run_id
+from ltvcore.runs.staging import staging
 from ltvcore.runs.store import ArtifactStore, open_store
 
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
@@ -183,8 +183,7 @@ def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=
     """Forecast unless the same request on the same data already has a run; publish it."""
     started = time.perf_counter()
     target = open_store(store)
-    directory = Path(tempfile.mkdtemp(prefix="ltv-run-"))
-    try:
+    with staging(target) as directory:
         staged = stage(inputs, request, directory, input_digest=input_digest)
         reused = _existing(target, staged.run_id)
         if reused is not None:
@@ -196,5 +195,3 @@ def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=
         run_id, location, reused = publish(directory, target, requested_by=requested_by)
         return Outcome(run_id=run_id, location=location, reused=reused, forecast=forecast,
                        warnings=info["warnings"])
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)

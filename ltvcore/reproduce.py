@@ -10,8 +10,7 @@ that is used, so a run stays reproducible after the warehouse changes, and no ca
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ltvcore.pipeline import RUN_INFO, compute, stage
 from ltvcore.request import ForecastRequest
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import code_info, environment_differences, environment_info, read_manifest
+from ltvcore.runs.staging import staging
 from ltvcore.runs.store import RunNotFoundError, fetch_run
 
 __all__ = ["Comparison", "reproduce"]
@@ -71,40 +71,41 @@ def reproduce(run: str, *, scratch: Path | None = None) -> Comparison:
         raise InputError(f"{run} is not a run: {'; '.join(audit.lines()[1:]) or 'no manifest.json'}")
     if not audit.ok:
         return Comparison(run_id=audit.run_id, refused=audit.lines()[1:])
-    owned = scratch is None
-    scratch = Path(tempfile.mkdtemp(prefix="ltv-reproduce-")) if owned else Path(scratch)
-    try:
-        try:
-            original = fetch_run(run, scratch / "original")
-        except RunNotFoundError as error:
-            raise InputError(str(error)) from None
-        manifest = read_manifest(original / "manifest.json")
-        request = ForecastRequest.from_dict(manifest["request"])
-        snapshot = original / "inputs"
-        inputs = load_inputs(snapshot / "events.parquet",
-                             _optional(snapshot / "installs.parquet"),
-                             _optional(snapshot / "spend.parquet"))
-        inputs.names = dict(manifest.get("inputs") or inputs.names)
-        again = scratch / "again"
-        staged = stage(inputs, request, again, input_digest=manifest.get("input_digest"))
-        compute(staged, cache=False)
-        (again / RUN_INFO).unlink()
-        from ltvcore.report import write_report
+    with contextlib.ExitStack() as stack:
+        if scratch is None:  # in the system's hidden stage area, swept if this process is killed
+            scratch = stack.enter_context(staging(None, "reproduce"))
+        return _reproduce(run, Path(scratch))
 
-        write_report(again, run_id=manifest["run_id"])
-        result = Comparison(run_id=manifest["run_id"], environment=environment_differences(manifest),
-                            compared=COMPARED,
-                            ran_with=_versions(code_info(), environment_info()),
-                            recorded=_versions(dict(manifest.get("code") or {}),
-                                               dict(manifest.get("environment") or {})))
-        for name in COMPARED:
-            lines = _compare(original / name, again / name)
-            if lines:
-                result.differences[name] = lines
-        return result
-    finally:
-        if owned:
-            shutil.rmtree(scratch, ignore_errors=True)
+
+def _reproduce(run: str, scratch: Path) -> Comparison:
+    try:
+        original = fetch_run(run, scratch / "original")
+    except RunNotFoundError as error:
+        raise InputError(str(error)) from None
+    manifest = read_manifest(original / "manifest.json")
+    request = ForecastRequest.from_dict(manifest["request"])
+    snapshot = original / "inputs"
+    inputs = load_inputs(snapshot / "events.parquet",
+                         _optional(snapshot / "installs.parquet"),
+                         _optional(snapshot / "spend.parquet"))
+    inputs.names = dict(manifest.get("inputs") or inputs.names)
+    again = scratch / "again"
+    staged = stage(inputs, request, again, input_digest=manifest.get("input_digest"))
+    compute(staged, cache=False)
+    (again / RUN_INFO).unlink()
+    from ltvcore.report import write_report
+
+    write_report(again, run_id=manifest["run_id"])
+    result = Comparison(run_id=manifest["run_id"], environment=environment_differences(manifest),
+                        compared=COMPARED,
+                        ran_with=_versions(code_info(), environment_info()),
+                        recorded=_versions(dict(manifest.get("code") or {}),
+                                           dict(manifest.get("environment") or {})))
+    for name in COMPARED:
+        lines = _compare(original / name, again / name)
+        if lines:
+            result.differences[name] = lines
+    return result
 
 
 def _optional(path: Path) -> Path | None:

@@ -10,12 +10,10 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from ltvcore.errors import InputError
+from ltvcore.models.registry import MODELS
 
 __all__ = ["CURVE_COLUMNS", "FORECAST_COLUMNS", "ForecastRequest", "MODELS", "OUTPUT_COLUMNS", "RETENTIONS", "check_as_of", "is_iso_date"]
 
-# "btyd:map" and "btyd:advi": the Bayesian model with a faster inference than NUTS (its mode
-# with per-group Laplace draws; mean-field ADVI), e.g. for backtests over many as-of dates.
-MODELS = ("curve", "geometric", "calibrated", "btyd", "btyd:map", "btyd:advi", "auto")
 RETENTIONS = ("ensemble", "sbg", "rational")
 MAX_HORIZON = 3650
 

@@ -5,14 +5,24 @@ Each HTTP request becomes an API Gateway REST proxy event (as API Gateway would 
 written back. Accepted forecasts run on background worker threads on the local store.
 
 Binds to 127.0.0.1 by default. Since a web page in the same browser could otherwise reach
-it, requests whose ``Host`` is not a loopback name, or whose ``Origin`` is another site, are
-refused (403).
+it (DNS rebinding), requests whose ``Host`` is not exactly one loopback name (``127.0.0.1``,
+``localhost``, ``[::1]``, each with an optional ``:port``), or whose ``Origin`` is another
+site, are refused (403). Links the app builds come from that ``Host`` and from an
+``X-Forwarded-Proto`` of ``http`` or ``https`` (any other is dropped).
+
+On start the launcher marks the runs a killed server left queued or running as interrupted;
+Ctrl-C (or SIGTERM) stops accepting, marks the queue interrupted and lets running forecasts
+finish (a second Ctrl-C abandons them, marked interrupted too).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
+import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -26,7 +36,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 __all__ = ["add_parser", "make_server", "to_event"]
 
 MAX_BODY = 1 << 20
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# Exactly a loopback name and an optional port: "localhost:1@evil.example" or
+# "localhost:1, evil.example" would otherwise pass a check on the part before the last colon.
+_LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?",
+                            re.IGNORECASE | re.ASCII)
+_ANY_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?"
+                       r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,10}")  # int() would take "+5", " 5", "5_0" and "٥"
+_PROTOS = ("http", "https")
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
                "application/x-www-form-urlencoded")
 
@@ -47,7 +64,14 @@ def to_event(method: str, target: str, headers: list[tuple[str, str]], body: byt
     for k, v in query:
         query_multi.setdefault(k, []).append(v)
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    is_text = not body or content_type.lower().startswith(_TEXT_TYPES)
+    text = ""
+    if is_text and body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            # the app must see the bytes to refuse them; U+FFFD in their place would pass
+            is_text = False
     now = time.time()
     return {
         "resource": "/{proxy+}",
@@ -71,18 +95,17 @@ def to_event(method: str, target: str, headers: list[tuple[str, str]], body: byt
                          "caller": None, "user": None, "userArn": None, "accessKey": None,
                          "accountId": None, "cognitoIdentityId": None},
         },
-        "body": (body.decode("utf-8", errors="replace") if is_text
-                 else base64.b64encode(body).decode("ascii")) if body else None,
+        "body": (text if is_text else base64.b64encode(body).decode("ascii")) if body else None,
         "isBase64Encoded": bool(body) and not is_text,
     }
 
 
-def _host_name(header: str | None) -> str:
-    """``Host`` without its port (``[::1]:8000`` → ``[::1]``)."""
-    text = (header or "").strip().lower()
-    if text.startswith("["):
-        return text.split("]")[0] + "]"
-    return text.rsplit(":", 1)[0]
+def _forwarded_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` without an ``X-Forwarded-Proto`` other than one ``http`` or ``https``."""
+    protos = [v for k, v in headers if k.lower() == "x-forwarded-proto"]
+    if len(protos) == 1 and protos[0].strip().lower() in _PROTOS:
+        return headers
+    return [(k, v) for k, v in headers if k.lower() != "x-forwarded-proto"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,40 +124,66 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST
 
     def _refuse(self, status: int, message: str) -> None:
-        body = ('{"error": "%s"}' % message).encode()
+        body = json.dumps({"error": message}).encode()
         self.close_connection = True  # an unread body must not be taken for the next request
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, unknown method) as JSON, like the app's."""
+        if code == 501:  # an unknown method: the client's mistake (4xx), not the server's
+            code, message = 405, f"method {self.command} is not allowed (GET, HEAD, POST)"
+        try:
+            self._refuse(code, message or f"HTTP {code}")
+        except OSError:
+            pass
+
+    def _host(self) -> str | None:
+        """The one ``Host`` header, or None when it is missing, repeated or not a host."""
+        hosts = self.headers.get_all("Host") or []
+        host = hosts[0].strip(" \t") if len(hosts) == 1 else ""
+        pattern = _LOOPBACK_HOST if getattr(self.server, "check_host", True) else _ANY_HOST
+        return host if pattern.fullmatch(host) else None
 
     def _handle(self, head: bool = False) -> None:
         server: Any = self.server
-        if server.check_host and _host_name(self.headers.get("Host")) not in _LOOPBACK_HOSTS:
-            return self._refuse(403, "ltv serve answers only requests addressed to localhost")
-        origin = self.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != self.headers.get("Host"):
+        host = self._host()
+        if host is None:
+            if server.check_host:
+                return self._refuse(403, "ltv serve answers only requests addressed to localhost")
+            return self._refuse(400, "invalid Host header")
+        origin = self.headers.get_all("Origin") or []
+        if origin and (len(origin) > 1 or origin[0].lower() not in
+                       {f"{proto}://{host.lower()}" for proto in _PROTOS}):
             return self._refuse(403, "cross-site requests are refused")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+        if self.headers.get("Transfer-Encoding"):
+            return self._refuse(411, "send the body with a Content-Length (no chunked encoding)")
+        lengths = self.headers.get_all("Content-Length") or ["0"]
+        if len(set(lengths)) > 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip(" \t")):
             return self._refuse(400, "invalid Content-Length")
-        if length > MAX_BODY or length < 0:
+        length = int(lengths[0])
+        if length > MAX_BODY:
             return self._refuse(413, "request body too large")
         body = self.rfile.read(length) if length else b""
         event = to_event("GET" if head else self.command, self.path,
-                         list(self.headers.items()), body, source_ip=self.client_address[0])
+                         _forwarded_headers(list(self.headers.items())), body,
+                         source_ip=self.client_address[0])
         try:
             response = server.resolve(event)
+            payload = response.get("body") or ""
+            data = (base64.b64decode(payload) if response.get("isBase64Encoded")
+                    else payload.encode("utf-8"))
+            status = int(response.get("statusCode", 500))
         except Exception:  # noqa: BLE001 - the app answers errors itself; this is a last resort
             traceback.print_exc()
             return self._refuse(500, "internal error")
-        payload = response.get("body") or ""
-        data = (base64.b64decode(payload) if response.get("isBase64Encoded")
-                else payload.encode("utf-8"))
-        self.send_response(int(response.get("statusCode", 500)))
+        self.send_response(status)
         sent = set()
         for name, values in (response.get("multiValueHeaders") or {}).items():
             for value in values:
@@ -204,14 +253,43 @@ def _serve(args: argparse.Namespace) -> int:
               "forecasts in any name", file=sys.stderr)
     print(f"ltv serve: http://{host}:{port}/  (data {data_dir}, store {store.uri}; Ctrl-C stops)",
           flush=True)
+    # SIGTERM (docker stop, systemd) stops as Ctrl-C does instead of killing mid-write
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
-        launcher.shutdown(wait=False)
+        _stop(launcher)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _stop(launcher: Any) -> None:
+    """Stop the launcher before the interpreter does.
+
+    Queued runs are marked interrupted; running ones finish, unless a second Ctrl-C abandons
+    them (marked interrupted). Returning with forecasts still running is what must not happen:
+    interpreter shutdown makes every thread pool (pyarrow's too) refuse work, and the forecast
+    would fail with "cannot schedule new futures after interpreter shutdown".
+    """
+    running = launcher.running()
+    if running:
+        print(f"ltv serve: stopping; waiting for {running} running forecast(s) "
+              "(Ctrl-C again abandons them)", file=sys.stderr, flush=True)
+    try:
+        launcher.shutdown(wait=True)
+    except KeyboardInterrupt:
+        launcher.shutdown(wait=False)
+        print("ltv serve: abandoned the running forecasts (marked interrupted)",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # the worker threads cannot be stopped and the interpreter would wait for them
+        os._exit(130)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -84,7 +85,7 @@ def forecast(request: dict, input_dir: Path, out_dir: Path, *, shard_index: int 
         raise InputError(f"shard {shard_index} is not in 0..{shard_count - 1}", column="shard_index")
     parsed = ForecastRequest.from_dict(request)
     files = find_inputs(Path(input_dir))
-    digest = input_digest or input_files_digest(files)
+    digest = input_digest or input_files_digest(dict(files))
     staged = stage(_load(Path(input_dir)), parsed, Path(out_dir), snapshot=shard_index == 0,
                    input_digest=digest)
     info = compute(staged, shard_index=shard_index, shard_count=shard_count)
@@ -106,8 +107,8 @@ def report(run_dirs: list[Path], out_dir: Path) -> dict:
                   for d in run_dirs if (d / name).stat().st_size]
         merged = pd.concat(frames, ignore_index=True).sort_values(order, kind="stable")
         write_csv(merged, out_dir / name)
-    params = [json.loads((d / "params.json").read_text()) for d in run_dirs]
-    combined = dict(max(params, key=len))
+    params: list[dict[str, Any]] = [json.loads((d / "params.json").read_text()) for d in run_dirs]
+    combined = dict(max(params, key=lambda p: len(p)))
     combined["groups"] = sorted((g for p in params for g in p["groups"]),
                                 key=lambda g: [str(g["key"][c]) for c in by])
     combined["warnings"] = [w for p in params for w in p.get("warnings", [])]

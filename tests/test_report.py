@@ -156,12 +156,78 @@ def test_group_names_are_escaped(tmp_path: Path) -> None:
     assert "<script>alert" not in page
     assert "<img src=x" not in page
     assert '<a href="https://evil' not in page
-    assert html.escape(EVIL) in page  # in the table and the parameter table
+    # Shown as text, once per horizon in the forecast table and once in the parameter table.
+    cells = [html.unescape(c) for c in re.findall(r"<td>([^<]*)</td>", page)]
+    assert cells.count(EVIL) == len(HORIZONS) + 1
     data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
                      re.S)
     assert data and "<" not in data.group(1)
     names = {t.get("name") for t in json.loads(data.group(1))["curves"]["data"]}
     assert html.escape(EVIL, quote=False) in names  # plotly decodes &lt; &gt; &amp; back
+
+
+def test_every_data_value_is_text_not_markup(tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    run = make_run(tmp_path / "run", campaigns={
+        EVIL: {"scale": 9.0, "users": 100, "spend": 100.0}})
+    params = json.loads((run / "params.json").read_text())
+    params["request"] |= {"dataset": EVIL, "requested_by": EVIL}
+    params["warnings"] = [EVIL]
+    params["assumptions"] = [EVIL]
+    params["model_selection"] = {"why": EVIL, "method": EVIL}
+    params["setting"] = EVIL
+    params["groups"][0]["models"] = {EVIL: {EVIL: EVIL}}
+    (run / "params.json").write_text(json.dumps(params))
+    page = _outside_plotly(render_report(run, run_id=EVIL))
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.tags: list[str] = []
+            self.text: list[str] = []
+            self.raw = False
+
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            self.tags.append(tag)
+            self.raw = tag in ("script", "style")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.raw = False
+
+        def handle_data(self, data: str) -> None:
+            if not self.raw:
+                self.text.append(data)
+
+    parsed = Collect()
+    parsed.feed(page)
+    assert parsed.tags.count("script") == 3 and "img" not in parsed.tags
+    text = "".join(parsed.text)
+    # <title>, <h1>, the run card, the request (dataset, requested_by), the model choice (why,
+    # method), the warning, the forecast table (one row per horizon), the parameter table
+    # (model, group, "name = value"), the run setting and the assumption.
+    assert text.count(EVIL) == 2 + 1 + 2 + 2 + 1 + len(HORIZONS) + 4 + 1 + 1, text.count(EVIL)
+
+
+def test_only_our_own_code_bypasses_autoescape() -> None:
+    from ltvcore.report import page as page_module
+
+    env = page_module._ENV
+    assert env.autoescape("report.html") is True and env.autoescape("macros.html") is True
+    unsafe = set()
+    for name in env.list_templates(extensions=["html"]):
+        source = env.loader.get_source(env, name)[0]
+        unsafe |= set(re.findall(r"\{\{\s*(\w+)\s*\|\s*safe", source))
+    assert unsafe == {"css", "plotly_js", "script"}  # assets.py and the plotly.js bundle
+
+
+def test_a_value_the_template_needs_is_never_silently_empty() -> None:
+    import jinja2
+
+    from ltvcore.report import page as page_module
+
+    with pytest.raises(jinja2.UndefinedError):
+        page_module._ENV.get_template("report.html").render(title="t")
 
 
 def test_sortable_table_and_promising_rule(tmp_path: Path) -> None:

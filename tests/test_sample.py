@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -344,18 +342,11 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-# ----------------------------------------------------------------------------- performance
+# ----------------------------------------------------------------------------- size
+# (How fast the generator is belongs to `make bench`, not to a timed test a loaded machine flips.)
 
 
-def test_default_size_is_fast():
-    t0 = time.perf_counter()
-    simulate(seed=1)
-    assert time.perf_counter() - t0 < 5.0
-
-
-def test_many_small_campaigns_stay_bounded():
-    t0 = time.perf_counter()
+def test_many_small_campaigns_stay_within_their_horizon():
     sim = simulate(seed=1, n_campaigns=300, install_days=10, users_per_day=10.0, horizon_days=60)
-    assert time.perf_counter() - t0 < 20.0
     assert sim.installs["campaign"].nunique() > 250
     assert _days(sim.events, sim.installs).max() <= 59

@@ -21,15 +21,26 @@ HTML only when the ``Accept`` header ranks ``text/html`` strictly above ``applic
 (a browser navigating), JSON for everything else (no ``Accept``, ``*/*``, ``fetch``, curl).
 Responses say ``Vary: Accept``.
 
-Errors: ``400 {"error", "field"}`` for an invalid request (the message names the field),
-``404 {"error"}`` for an unknown run or route, ``503`` when the local queue is full, and a
-plain ``500`` for anything else (logged with its traceback, never returned).
+Errors: ``400 {"error", "field"}`` for an invalid request (the message names the field, or
+``body``, or the query parameter or header at fault), ``404 {"error"}`` for an unknown run or
+route, ``503`` when the local queue is full, and a plain ``500`` for anything else (logged with
+its traceback, never returned).
+
+The ``POST /forecasts`` body is parsed here, not by Powertools: strictly UTF-8 (base64 when
+``isBase64Encoded``), JSON at most :data:`MAX_JSON_DEPTH` deep, integers of at most
+:data:`MAX_NUMBER_DIGITS` digits, finite numbers, no lone surrogates. Powertools' own parsing
+turns each of those into an exception of its own (a 500); here each is a 400 naming it, on API
+Gateway and under ``ltv serve`` alike. Links (``status_url``, ``Location``, the Slack link) are
+built from a validated ``Host`` and ``X-Forwarded-Proto`` only.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import getpass
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +50,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (RequestUnsupportedContentType,
                                                                     RequestValidationError)
+from pydantic import ValidationError
 
 from ltvcore.api import pages
 from ltvcore.api.launchers import LauncherBusy
@@ -47,7 +59,8 @@ from ltvcore.api.service import ARTIFACTS, ForecastService, RunNotFound
 from ltvcore.errors import InputError
 from ltvcore.runs.store import S3Store
 
-__all__ = ["create_app", "logger", "requester", "wants_html"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_NUMBER_DIGITS", "BadRequest", "create_app", "json_body",
+           "logger", "requester", "wants_html"]
 
 logger = Logger(service="ltv-api")
 
@@ -59,6 +72,19 @@ _PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-
              "form-action 'self'; base-uri 'none'; frame-ancestors 'self'")
 _CONTENT_TYPES = {".html": _HTML, ".csv": "text/csv; charset=utf-8", ".json": _JSON}
 _FIELDS = tuple(ForecastBody.model_fields)
+
+MAX_JSON_DEPTH = 32
+"""Nesting a request body may have (the form's is 2 deep; json.loads recurses on C's stack)."""
+MAX_NUMBER_DIGITS = 100
+"""Digits an integer literal may have (int() refuses beyond 4,300; no field needs 100)."""
+
+# A host name or IP literal with an optional port: nothing a URL could read as user info,
+# a second host, a path or a new header ("@", ",", "/", whitespace).
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+                   r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)*")
+_LIMIT = re.compile(r"[0-9]{1,7}")  # ASCII only: "²".isdigit() is True and int("²") fails
 
 
 # --------------------------------------------------------------------------- helpers
@@ -77,16 +103,122 @@ def _prefix(app: APIGatewayRestResolver) -> str:
     full = (_raw(app).get("requestContext") or {}).get("path") or ""
     path = app.current_event.path or "/"
     if full and full != path and full.endswith(path):
-        return full[: len(full) - len(path)].rstrip("/")
+        prefix = full[: len(full) - len(path)].rstrip("/")
+        return prefix if _PREFIX.fullmatch(prefix) else ""
     return ""
 
 
+class BadRequest(Exception):
+    """A request refused with ``400 {"error", "field"}`` before any handler logic ran."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _origin(app: APIGatewayRestResolver) -> str:
-    host = _header(app, "Host") or (_raw(app).get("requestContext") or {}).get("domainName")
+    """``scheme://host[:port]`` of this API as the client addressed it, from validated parts.
+
+    Raises :class:`BadRequest` (field ``Host``) for a ``Host`` that is not one host name or IP
+    literal with an optional port: the origin goes into links others follow (``status_url``,
+    ``Location``, the Slack message). An ``X-Forwarded-Proto`` other than ``http``/``https``
+    is ignored.
+    """
+    multi = _raw(app).get("multiValueHeaders") or {}
+    hosts = [v for k, values in multi.items() if str(k).lower() == "host"
+             for v in (values if isinstance(values, list) else [values])]
+    if len(hosts) > 1:
+        raise BadRequest("the request has more than one Host header", "Host")
+    host = _header(app, "Host")
+    if host is None:
+        host = (_raw(app).get("requestContext") or {}).get("domainName")
     if not host:
         return ""
-    proto = _header(app, "X-Forwarded-Proto") or "http"
-    return f"{proto.split(',')[0].strip()}://{host}"
+    host = host.strip(" \t") if isinstance(host, str) else ""
+    if not _HOST.fullmatch(host):
+        raise BadRequest("the Host header is not a host name with an optional port", "Host")
+    proto = (_header(app, "X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+    return f"{proto if proto in ('http', 'https') else 'http'}://{host}"
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise BadRequest(f"the request body has an integer of more than {MAX_NUMBER_DIGITS} "
+                         "digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if len(text) > 2 * MAX_NUMBER_DIGITS or not math.isfinite(value):
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise BadRequest(f"the request body has a number out of range ({shown})")
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    raise BadRequest(f"the request body is not valid JSON ({name} is not a JSON number)")
+
+
+def _too_deep(text: str) -> bool:
+    """True when brackets outside strings nest more than :data:`MAX_JSON_DEPTH` deep."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def json_body(event: Any) -> Any:
+    """The JSON value of a proxy event's body, strictly parsed; :class:`BadRequest` otherwise.
+
+    ``event`` is Powertools' ``APIGatewayProxyEvent``. Without a ``Content-Type`` the body is
+    taken as JSON, as Powertools did.
+    """
+    media = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if media not in ("", "application/json"):
+        raise BadRequest("send the request body as JSON (Content-Type: application/json)")
+    raw = event.get("body")
+    if raw is None or raw == "":
+        raise BadRequest("the request has no body: send a JSON object")
+    if not isinstance(raw, str):
+        raise BadRequest("the request body is not text")
+    try:
+        data = (base64.b64decode(raw, validate=True) if event.get("isBase64Encoded")
+                else raw.encode("utf-8"))
+    except (binascii.Error, ValueError):  # bad base64, or a str holding a lone surrogate
+        raise BadRequest("the request body is not UTF-8 text (nor valid base64)") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(f"the request body is not UTF-8 text (byte {error.start})") from None
+    if _too_deep(text):
+        raise BadRequest(f"the request body nests JSON more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                           parse_constant=_parse_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("the request body is not valid JSON") from None
+    try:
+        # "\ud800" is valid JSON syntax but no character: nothing could store or print it
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("the request body has a lone UTF-16 surrogate escape (\\ud800-\\udfff): "
+                         "not a character") from None
+    return value
 
 
 def requester(event: Mapping[str, Any], headers_user: str | None, *, local: bool) -> str:
@@ -231,7 +363,13 @@ def create_app(service: ForecastService) -> APIGatewayRestResolver:
         return _html(200, page, {"Cache-Control": "no-store"})
 
     @app.post("/forecasts")
-    def submit(body: ForecastBody):
+    def submit():
+        _origin(app)  # a Host no link may be built from is refused, before anything is recorded
+        try:
+            body = ForecastBody.model_validate(json_body(app.current_event))
+        except ValidationError as error:
+            field, message = _validation_error(list(error.errors()))
+            return _error(400, message, field)
         who = requester(_raw(app), _header(app, USER_HEADER), local=service.local)
         accepted = service.submit(body, requested_by=who, run_url=run_url)
         logger.info("forecast accepted", extra={"run_id": accepted.run_id,
@@ -243,8 +381,9 @@ def create_app(service: ForecastService) -> APIGatewayRestResolver:
 
     @app.get("/forecasts")
     def runs():
+        _origin(app)
         text = app.current_event.get_query_string_value("limit") or "50"
-        if not text.isdigit() or not 1 <= int(text) <= 1000:
+        if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= 1000:
             return _error(400, "field 'limit': must be a whole number in [1, 1000]", "limit")
         listed = service.runs(limit=int(text))
         headers = {"Vary": "Accept", "Cache-Control": "no-store"}
@@ -256,6 +395,7 @@ def create_app(service: ForecastService) -> APIGatewayRestResolver:
 
     @app.get("/forecasts/<run_id>")
     def run(run_id: str):
+        _origin(app)
         headers = {"Vary": "Accept", "Cache-Control": "no-store"}
         try:
             described = service.run(run_id, file_url=file_url)
@@ -293,6 +433,10 @@ def create_app(service: ForecastService) -> APIGatewayRestResolver:
     def invalid_body(error: RequestValidationError):
         field, message = _validation_error(list(error.errors()))
         return _error(400, message, field)
+
+    @app.exception_handler(BadRequest)
+    def bad_request(error: BadRequest):
+        return _error(400, str(error), error.field)
 
     @app.exception_handler(InputError)
     def invalid_request(error: InputError):

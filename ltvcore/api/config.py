@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -41,7 +42,7 @@ class ApiSettings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
         environ = os.environ if environ is None else environ
-        values = {name: environ[name] for name in
+        values: dict[str, Any] = {name: environ[name] for name in
                   ("LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_LINK_SECONDS",
                    "LTV_WORKERS") if environ.get(name)}
         values["AWS_LAMBDA_FUNCTION_NAME"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))

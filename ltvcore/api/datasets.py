@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
+from ltvcore.files import CHUNK_BYTES
 from ltvcore.request import is_iso_date
 from ltvcore.runs.ids import combine_digests
 from ltvcore.runs.manifest import sha256_file
@@ -272,7 +273,7 @@ class S3Datasets:
         digest = hashlib.sha256()
         body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         try:
-            for chunk in body.iter_chunks(1 << 20):
+            for chunk in body.iter_chunks(CHUNK_BYTES):
                 digest.update(chunk)
         finally:
             body.close()

@@ -6,18 +6,31 @@ both record ``queued`` in the store before the work can begin, so the run page s
 once. After that the computation owns the status: the local worker marks ``running`` and
 ``failed``; on AWS the state machine does. ``succeeded`` is never a marker: it is the
 manifest (:mod:`ltvcore.runs.store`).
+
+A local worker pool dies with its process, so its markers name it (``detail.launcher``:
+host, pid and a token) and, on a local store, it holds an advisory lock on
+``runs/.launchers/<token>.lock`` while it lives; the kernel drops the lock even on SIGKILL.
+A new :class:`LocalLauncher` marks every ``queued``/``running`` run whose launcher is gone
+``failed`` with :data:`INTERRUPTED` (resubmitting it computes it again), and so does a clean
+shutdown for the work it will not do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
+import os
+import re
+import socket
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ltvcore.errors import InputError
@@ -26,10 +39,15 @@ if TYPE_CHECKING:
     from ltvcore.request import ForecastRequest
     from ltvcore.runs.store import ArtifactStore
 
-__all__ = ["Job", "Launcher", "LauncherBusy", "LocalLauncher", "StepFunctionsLauncher",
-           "notify_run"]
+__all__ = ["INTERRUPTED", "Job", "Launcher", "LauncherBusy", "LocalLauncher",
+           "StepFunctionsLauncher", "notify_run"]
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted by a server restart; resubmit"
+"""The error of a run its local server stopped (or was killed) before computing to the end."""
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 class LauncherBusy(Exception):
@@ -125,19 +143,36 @@ class LocalLauncher:
     notifier
         ``notifier(job, store, error_or_None)``; default :func:`notify_run`. ``None``-returning
         lambdas silence it.
+    recover
+        Mark the runs of launchers that are gone (a killed server) interrupted on start
+        (:meth:`recover`).
     """
 
     def __init__(self, store: ArtifactStore, *, workers: int = 2, max_pending: int = 256,
                  compute: Callable[..., Any] | None = None,
-                 notifier: Callable[[Job, ArtifactStore, str | None], Any] | None = None) -> None:
+                 notifier: Callable[[Job, ArtifactStore, str | None], Any] | None = None,
+                 recover: bool = True) -> None:
         self.store = store
         self.max_pending = max_pending
         self._compute = compute
         self._notifier = notifier if notifier is not None else notify_run
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ltv-forecast")
         self._lock = threading.Lock()
-        self._active: set[str] = set()
+        self._active: dict[str, Job] = {}
+        self._waiting: dict[str, Future[None]] = {}  # accepted, no worker yet
         self._idle = threading.Condition(self._lock)
+        self._closing = False
+        self._abandoned = False
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid(),
+                      "token": uuid.uuid4().hex}
+        self._claims = _claims_dir(store)
+        self._claim = self._hold_claim()
+        self.owner["locked"] = self._claim is not None
+        if recover:
+            try:
+                self.recover()
+            except Exception:  # noqa: BLE001 - a server with stale markers still serves
+                log.exception("could not check the store for interrupted runs")
 
     def known(self, run_id: str) -> bool:
         with self._lock:
@@ -147,25 +182,38 @@ class LocalLauncher:
         with self._lock:
             if job.run_id in self._active:
                 return
+            if self._closing:
+                raise LauncherBusy("the server is stopping")
             if len(self._active) >= self.max_pending:
                 raise LauncherBusy(f"{len(self._active)} forecasts are already waiting or running")
-            self._active.add(job.run_id)
+            self._active[job.run_id] = job
         try:
-            self.store.mark(job.run_id, "queued", job.marker())
-            self._pool.submit(self._run, job)
+            self.store.mark(job.run_id, "queued", self._marker(job))
+            with self._lock:
+                if not self._closing:  # else the pool refuses: shutdown began meanwhile
+                    self._waiting[job.run_id] = self._pool.submit(self._run, job)
+                    return
         except BaseException:
             self._done(job.run_id)
             raise
+        self._interrupt(job.run_id)
+        raise LauncherBusy("the server is stopping")
+
+    def _marker(self, job: Job, **more: Any) -> dict[str, Any]:
+        return job.marker(launcher=self.owner, **more)
 
     def _done(self, run_id: str) -> None:
         with self._lock:
-            self._active.discard(run_id)
+            self._active.pop(run_id, None)
+            self._waiting.pop(run_id, None)
             self._idle.notify_all()
 
     def _run(self, job: Job) -> None:
+        with self._lock:
+            self._waiting.pop(job.run_id, None)
         error: str | None = None
         try:
-            self.store.mark(job.run_id, "running", job.marker())
+            self.store.mark(job.run_id, "running", self._marker(job))
             compute = self._compute
             if compute is None:
                 from ltvcore.pipeline import forecast_to_store as compute
@@ -176,12 +224,20 @@ class LocalLauncher:
                 error = ("The dataset or the code changed between submission and computation "
                          f"(the result is run {outcome.run_id}); submit the form again.")
         except Exception as exc:  # noqa: BLE001 - a failed run is recorded, never raised
+            if self._abandoned:
+                # the process is going away under it (e.g. pyarrow's pool refusing work after
+                # interpreter shutdown): that is not what went wrong with the forecast
+                self._done(job.run_id)
+                return
             if not isinstance(exc, InputError):
                 log.exception("forecast %s failed", job.run_id)
             error = _plain_error(exc)
+        if self._abandoned:
+            self._done(job.run_id)
+            return
         try:
             if error is not None:
-                self.store.mark(job.run_id, "failed", job.marker(error=error))
+                self.store.mark(job.run_id, "failed", self._marker(job, error=error))
         except Exception:  # noqa: BLE001
             log.exception("could not record the failure of run %s", job.run_id)
         finally:
@@ -196,8 +252,156 @@ class LocalLauncher:
         with self._lock:
             return self._idle.wait_for(lambda: not self._active, timeout)
 
+    def running(self) -> int:
+        """Forecasts being computed now (accepted ones that have a worker)."""
+        with self._lock:
+            return len(self._active) - len(self._waiting)
+
     def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work and mark what is still queued :data:`INTERRUPTED`.
+
+        Parameters
+        ----------
+        wait
+            Wait for the running forecasts to finish; else abandon them, marked interrupted
+            too (their threads then record nothing; a run that still completes is succeeded).
+        """
+        with self._lock:
+            self._closing = True
+            waiting = list(self._waiting.items())
+        for run_id, future in waiting:
+            if future.cancel():
+                self._interrupt(run_id)
+        if not wait:
+            with self._lock:
+                self._abandoned = True
+                running = list(self._active)
+            for run_id in running:
+                self._interrupt(run_id)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._release_claim()
+
+    def _interrupt(self, run_id: str) -> None:
+        with self._lock:
+            job = self._active.get(run_id)
+        try:
+            if job is not None:
+                self.store.mark(run_id, "failed", self._marker(job, error=INTERRUPTED))
+        except Exception:  # noqa: BLE001 - the next start marks it instead
+            log.exception("could not mark run %s interrupted", run_id)
+        finally:
+            self._done(run_id)
+
+    # -- runs left behind by launchers that are gone -------------------------
+    def _hold_claim(self) -> Any:
+        """The lock that says this launcher lives (None where locks cannot be shared)."""
+        if self._claims is None:
+            return None
+        handle = None
+        path = self._claims / f"{self.owner['token']}.lock"
+        try:
+            import fcntl
+
+            self._claims.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")  # noqa: SIM115
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # another launcher's clean-up may have taken the file for a dead one's and
+            # unlinked it before the lock was ours: then nobody could see this lock
+            if os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+                raise OSError(f"{path} was removed while being locked")
+        except (ImportError, OSError):
+            if handle is not None:
+                handle.close()
+            log.warning("cannot hold a launcher lock in %s: runs of a killed server are "
+                        "recognised by process id only", self._claims)
+            self._claims = None
+            return None
+        return handle
+
+    def _release_claim(self) -> None:
+        handle, self._claim = self._claim, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(handle.name)
+            handle.close()
+
+    def _gone(self, owner: Any) -> bool | None:
+        """Whether the launcher a marker names is gone: True, False, or None (cannot tell)."""
+        if not isinstance(owner, Mapping) or not _TOKEN.fullmatch(str(owner.get("token", ""))):
+            return None
+        if owner["token"] == self.owner["token"]:
+            return False
+        if self._claims is not None and owner.get("locked"):
+            return _unlocked(self._claims / f"{owner['token']}.lock")
+        if owner.get("host") != self.owner["host"] or not isinstance(owner.get("pid"), int):
+            return None
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # it exists, owned by someone else
+            return False
+        return False
+
+    def recover(self) -> list[str]:
+        """Mark failed (:data:`INTERRUPTED`) the queued or running runs nobody computes.
+
+        Those are the runs whose launcher is gone; on a local store also those whose marker
+        names no launcher (written by an older ``ltv serve``: nothing else queues runs in a
+        local store). Markers of live launchers, and on S3 those of Step Functions, are left
+        alone. Returns the run ids marked.
+        """
+        local = self._claims is not None
+        marked = []
+        for entry in self.store.list_runs():
+            if entry["status"] not in ("queued", "running") or self.known(entry["run_id"]):
+                continue
+            detail = entry.get("detail") or {}
+            owner = detail.get("launcher")
+            if not (self._gone(owner) if owner is not None else local):
+                continue
+            current = self.store.status(entry["run_id"])  # unchanged since listed?
+            if current is None or current.get("created") != entry.get("created"):
+                continue
+            if current["status"] not in ("queued", "running"):
+                continue
+            if self.store.mark(entry["run_id"], "failed", {**detail, "error": INTERRUPTED}):
+                marked.append(entry["run_id"])
+        if self._claims is not None:
+            for path in self._claims.glob("*.lock"):  # launchers gone without a marker left
+                if path.stem != self.owner["token"]:
+                    _unlocked(path)
+        if marked:
+            log.warning("marked %d run(s) left queued or running by a stopped server as "
+                        "interrupted: %s", len(marked), ", ".join(marked))
+        return marked
+
+
+def _claims_dir(store: ArtifactStore) -> Path | None:
+    """Where local launchers keep their liveness locks (hidden: never listed as a run)."""
+    from ltvcore.runs.store import RUNS_DIR, LocalStore
+
+    return store.root / RUNS_DIR / ".launchers" if isinstance(store, LocalStore) else None
+
+
+def _unlocked(path: Path) -> bool:
+    """True when nobody holds the lock file ``path`` (its launcher is gone); removes it then."""
+    import fcntl
+
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return True
 
 
 # --------------------------------------------------------------------------- AWS

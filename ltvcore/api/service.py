@@ -8,7 +8,6 @@ data is parsed.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ltvcore.api.launchers import Job, Launcher
+from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
 from ltvcore.request import check_as_of
 from ltvcore.runs.naming import planned_run_id
@@ -43,7 +43,7 @@ class Accepted:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_now("seconds")
 
 
 class ForecastService:
@@ -90,7 +90,7 @@ class ForecastService:
                    and c not in dataset.by_columns]
         if unknown:
             raise InputError(f"'{unknown[0]}' is not an installs column of dataset "
-                             f"'{dataset.name}' (available: {', '.join(dataset.by_columns)})",
+                             f"'{dataset.name}' (available: {', '.join(dataset.by_columns or ())})",
                              column="by")
         check_as_of(request.as_of, self.datasets.last_event_date(dataset))
         digest = self.datasets.digest(dataset)
@@ -131,8 +131,9 @@ class ForecastService:
                 for entry in self.store.list_runs(limit=limit)]
 
     def _describe(self, status: Mapping[str, Any], *, file_url: Any, links: bool) -> dict[str, Any]:
-        detail = status.get("detail") if isinstance(status.get("detail"), Mapping) else {}
-        request = status.get("request") if isinstance(status.get("request"), Mapping) else {}
+        detail: Mapping[str, Any] = status["detail"] if isinstance(status.get("detail"), Mapping) else {}
+        request: Mapping[str, Any] = (status["request"] if isinstance(status.get("request"), Mapping)
+                                      else {})
         state = status["status"]
         if state in ("incomplete", "invalid"):
             # a folder without manifest or marker: a commit in progress or debris, not done

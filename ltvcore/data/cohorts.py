@@ -97,7 +97,7 @@ def build_cohorts(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray
     Only cohorts with at least ``observe_days`` observed days (ages ``0 … observe_days-1``) and,
     with ``window_days``, installed within that many days before as-of feed the arrays.
     """
-    as_of = np.datetime64(as_of, "D")
+    as_of = np.datetime64(as_of, "D")  # type: ignore[call-overload]  # str or datetime64
     install_dates = installs["install_date"].to_numpy().astype("datetime64[D]")
     installed = install_dates <= as_of
     user_age_all = (as_of - install_dates).astype(int)
@@ -162,7 +162,7 @@ def cohort_table(events: pd.DataFrame, installs: pd.DataFrame, user: np.ndarray,
 
     This is the light daily aggregate a warehouse keeps; the forecast pools it by age.
     """
-    as_of = np.datetime64(as_of, "D")
+    as_of = np.datetime64(as_of, "D")  # type: ignore[call-overload]  # str or datetime64
     frame = pd.DataFrame({"user": user, "day": age, "revenue": events["revenue"].to_numpy()})
     per_day = frame.groupby(["user", "day"], sort=False)["revenue"].sum().reset_index()
     meta = installs.iloc[per_day["user"].to_numpy()]

@@ -19,7 +19,17 @@ import pyarrow.parquet as pq
 
 from ltvcore.errors import InputError
 
-__all__ = ["read_events", "read_installs", "read_spend", "read_table"]
+__all__ = ["DATE_RANGE", "MAX_AMOUNT", "MIN_SPEND", "read_events", "read_installs", "read_spend",
+           "read_table"]
+
+#: The dates inputs may hold. Wide enough for any real history (the CDNOW purchase data
+#: start in 1997), narrow enough that a mistyped year is an error, not a millennium of days.
+DATE_RANGE = ("1970-01-01", "2099-12-31")
+#: The largest revenue or spend of one row. Sums of many such rows stay far from overflow, so
+#: every forecast and ROAS of valid input is finite.
+MAX_AMOUNT = 1e12
+#: The smallest positive spend: ROAS divides by it.
+MIN_SPEND = 1e-6
 
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -145,7 +155,7 @@ def _dates(table: pa.Table, column: str, name: str) -> np.ndarray:
                              row=_first(bad))
         # Days since the epoch as integers: converting date objects one by one is slow.
         days = pc.cast(pc.cast(col, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
-        return days.astype("datetime64[D]")
+        return _bounded(days.astype("datetime64[D]"), column, name)
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         raise InputError(f"has type {col.type}, expected a date YYYY-MM-DD", file=name,
                          column=column)
@@ -162,7 +172,19 @@ def _dates(table: pa.Table, column: str, name: str) -> np.ndarray:
         raise InputError(f"{_shown(raw)} is not a date YYYY-MM-DD", file=name, column=column,
                          row=row)
     days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
-    return days.astype("datetime64[D]")
+    return _bounded(days.astype("datetime64[D]"), column, name)
+
+
+def _bounded(dates: np.ndarray, column: str, name: str) -> np.ndarray:
+    """Dates inside :data:`DATE_RANGE`: a typo such as 9999-12-31 would otherwise make every
+    cohort table span millennia (minutes of work and gigabytes for a handful of users)."""
+    low, high = (np.datetime64(d, "D") for d in DATE_RANGE)
+    outside = (dates < low) | (dates > high)
+    if outside.any():
+        row = _first(outside)
+        raise InputError(f"{dates[row - 1]} is outside the dates this product forecasts "
+                         f"({DATE_RANGE[0]} … {DATE_RANGE[1]})", file=name, column=column, row=row)
+    return dates
 
 
 def _amounts(table: pa.Table, column: str, name: str) -> np.ndarray:
@@ -190,6 +212,11 @@ def _amounts(table: pa.Table, column: str, name: str) -> np.ndarray:
         row = _first(negative)
         raise InputError(f"{values[row - 1]:g} is negative (must be >= 0)", file=name,
                          column=column, row=row)
+    huge = values > MAX_AMOUNT
+    if huge.any():
+        row = _first(huge)
+        raise InputError(f"{values[row - 1]:g} is larger than any plausible amount "
+                         f"(at most {MAX_AMOUNT:g})", file=name, column=column, row=row)
     return values
 
 
@@ -243,4 +270,9 @@ def read_spend(path: str | Path) -> pd.DataFrame:
         "campaign": _text(table, "campaign", path.name),
         "spend": _amounts(table, "spend", path.name),
     })
+    tiny = (frame["spend"].to_numpy() > 0) & (frame["spend"].to_numpy() < MIN_SPEND)
+    if tiny.any():
+        row = _first(tiny)
+        raise InputError(f"{frame['spend'].iloc[row - 1]:g} is too small to divide ROAS by "
+                         f"(0, or at least {MIN_SPEND:g})", file=path.name, column="spend", row=row)
     return frame.groupby("campaign", as_index=False, sort=True)["spend"].sum()

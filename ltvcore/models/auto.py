@@ -14,35 +14,23 @@ from __future__ import annotations
 import numpy as np
 
 from ltvcore.data.cohorts import CohortData, cut_back, truncate
+from ltvcore.ltv import observed_ltv
+from ltvcore.models.base import ModelDefaults
+from ltvcore.models.registry import ModelOptions, build_model
 
 __all__ = ["AutoModel"]
 
 
-def observed_ltv(data: CohortData) -> np.ndarray:
-    """Cumulative observed revenue per user at risk, by day: ``(G, D)``."""
-    daily = np.divide(data.revenue, data.at_risk, out=np.zeros_like(data.revenue),
-                      where=data.at_risk > 0)
-    return np.cumsum(daily, axis=1)
-
-
-class AutoModel:
-    """Chooses among ``candidates`` (model names for :func:`ltvcore.models.build_model`)."""
+class AutoModel(ModelDefaults):
+    """Chooses among ``candidates`` (names of :data:`ltvcore.models.registry.REGISTRY`)."""
 
     def __init__(self, candidates: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational"),
-                 retention: str = "ensemble", confidence: float = 0.99, seed: int = 0,
-                 horizons: tuple[int, ...] = (30, 90, 180, 365), cache: bool = True) -> None:
+                 options: ModelOptions | None = None) -> None:
         self.candidates = candidates
-        self.cache = cache
-        self.retention = retention
-        self.confidence = confidence
-        self.seed = seed
-        self.horizons = horizons
+        self.options = options or ModelOptions()
 
     def _build(self, name: str):
-        from ltvcore.models import build_model
-
-        return build_model(name, retention=self.retention, confidence=self.confidence,
-                           seed=self.seed, horizons=self.horizons, cache=self.cache)
+        return build_model(name, self.options)
 
     def fit(self, data: CohortData) -> AutoModel:
         last = data.last_day
@@ -61,7 +49,7 @@ class AutoModel:
             else:
                 self.scores_[name] = float("nan")
         finite = {k: v for k, v in self.scores_.items() if np.isfinite(v)}
-        self.choice_ = min(finite, key=finite.get) if finite else self.candidates[0]
+        self.choice_ = min(finite, key=finite.__getitem__) if finite else self.candidates[0]
         self.evidence_ = "holdout"
         self.backtest_ = None
         calibrated = self._build("calibrated").fit(data)
@@ -73,7 +61,8 @@ class AutoModel:
             realised = observed_ltv(data)
             fits = {name: self._build(name).fit(early).predict(horizons[-1]).ltv
                     for name in self.candidates}
-            per_horizon = {name: [] for name in [*self.candidates, "calibrated"]}
+            per_horizon: dict[str, list[float]] = {name: []
+                                                   for name in [*self.candidates, "calibrated"]}
             groups = {}
             for h in horizons:
                 actual = realised[:, h - 1]
@@ -87,7 +76,7 @@ class AutoModel:
             self.backtest_ = {"horizons": horizons, "groups": groups,
                               "history_age_days": calibrated.age_, "mape": errors,
                               "mape_by_horizon": per_horizon}
-            self.choice_ = min(errors, key=errors.get)
+            self.choice_ = min(errors, key=errors.__getitem__)
             self.evidence_ = "backtest"
             if self.choice_ == "calibrated":
                 self.model_ = calibrated
@@ -107,7 +96,7 @@ class AutoModel:
 
     @property
     def selection(self) -> dict:
-        if self.evidence_ == "backtest":
+        if self.evidence_ == "backtest" and self.backtest_ is not None:
             b = self.backtest_
             others = ", ".join(f"{k} {v:.1f}%" for k, v in b["mape"].items() if k != self.choice_)
             return {"method": "backtest on the groups that have reached the horizon, forecast "

@@ -22,13 +22,13 @@ import numpy as np
 from scipy.special import stdtrit
 
 from ltvcore.data.cohorts import CohortData, cut_back
-from ltvcore.ltv import CurveLTV
-from ltvcore.models.auto import observed_ltv
+from ltvcore.ltv import CurveLTV, observed_ltv
+from ltvcore.models.base import ModelDefaults
 
 __all__ = ["CalibratedModel"]
 
 
-class CalibratedModel:
+class CalibratedModel(ModelDefaults):
     """Ridge-calibrated ``base`` forecasts.
 
     Parameters
@@ -166,6 +166,10 @@ class CalibratedModel:
     @property
     def name(self) -> str:
         return "calibrated" if self.calibration_ else "curve"
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.warnings_)
 
     def predict(self, n_days: int) -> CurveLTV:
         if n_days <= self.curve_.ltv.shape[1]:

@@ -8,11 +8,14 @@ moving average of revenue per active user. Observed days enter as observed. See
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ltvcore.arpu import ArpuEstimate, estimate_arpu
 from ltvcore.data.cohorts import CohortData
 from ltvcore.ltv import CurveLTV, fit_interval, unobserved_share, z_value
+from ltvcore.models.base import ModelDefaults
 from ltvcore.retention import RationalRetention, SBGRetention, activity_curve
 from ltvcore.retention.geometric import GeometricRetention
 
@@ -40,7 +43,7 @@ ASSUMPTIONS = [
 ]
 
 
-class CurveModel:
+class CurveModel(ModelDefaults):
     """Retention × ARPU forecast for all groups at once.
 
     Parameters
@@ -70,7 +73,7 @@ class CurveModel:
             raise ValueError(f"retention must be one of {', '.join(RETENTION_CHOICES)}")
         self.data_ = data
         self.activity_ = activity_curve(data.active, data.at_risk)
-        self.fits_ = {}
+        self.fits_: dict[str, Any] = {}
         if self.retention in ("ensemble", "sbg"):
             self.fits_["sbg"] = SBGRetention().fit(self.activity_)
         if self.retention in ("ensemble", "rational"):

@@ -5,7 +5,8 @@ diagnostics). Its key is the sha256 of everything that determines it:
 
 * the sufficient-statistics arrays the likelihood sees (name, dtype, shape and bytes),
 * the model settings (method, draws, tune, chains, seed, priors),
-* the versions of the libraries that sample it and a digest of the model's source file.
+* the versions of the libraries that sample it and a digest of the model package's source
+  files (``ltvcore/models/btyd/*.py``).
 
 Files are ``<key>.npz`` archives written with fixed zip timestamps (the same posterior gives the
 same bytes) and no pickles; they are written to a temporary name and renamed, so a reader never

@@ -11,13 +11,15 @@ Retries use ``slack_sdk``'s handlers: connection errors, 429 honouring ``Retry-A
 ``max_retries`` retries per channel.
 
 A webhook URL is a credential. It is never logged, returned, or put in an error text: results
-name channels only, error texts are scrubbed of URLs, and ``slack_sdk``'s client logs through
+name channels only, error texts are scrubbed of URLs and of anything token-like (a webhook's
+error body may echo its path bare: see :func:`redact`), and ``slack_sdk``'s client logs through
 ``ltvcore.notify.slack`` (level INFO, so the SDK skips its DEBUG lines that print the URL) with a
 filter that scrubs URLs from whatever it does log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -26,7 +28,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO
 from urllib.parse import urlsplit
 
 from .secrets import (
@@ -56,21 +58,76 @@ logger = logging.getLogger(__name__)
 SDK_LOGGER_NAME = "ltvcore.notify.slack"
 MAX_ERROR_TEXT = 300
 
-_URL_RE = re.compile(r"https?://[^\s'\"<>|)\]}]+", re.IGNORECASE)
-# The secret part of a Slack webhook is its path; scrub it even without scheme and host.
-_HOOK_PATH_RE = re.compile(r"/services/[A-Za-z0-9_/-]+")
+_URL_RE = re.compile(r"https?:(?://|\\/\\/|%2F%2F)[^\s'\"<>|)\]}]+", re.IGNORECASE)
+# The secret part of a Slack webhook is its path; scrub it even without scheme and host, with
+# JSON-escaped (\/) or percent-encoded (%2F) slashes too.
+_SEP = r"(?:/|\\/|%2[Ff])"
+_HOOK_PATH_RE = re.compile(rf"(?:{_SEP}|\b)services{_SEP}[A-Za-z0-9_%\\/-]+")
+# T…/B…/secret without "/services/": what a webhook's error body may echo of its own path.
+_HOOK_IDS_RE = re.compile(rf"\b[TE][A-Z0-9]{{2,}}{_SEP}+B[A-Z0-9]{{2,}}{_SEP}+[A-Za-z0-9]+")
+_SLACK_TOKEN_RE = re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+")
+# Any other long run of letters and digits may be a token, unless it reads as CamelCase words
+# without digits (exception and class names: ConnectionRefusedError, HTTPSConnectionPool).
+_LONG_RUN_RE = re.compile(r"[A-Za-z0-9]{16,}")
+_WORDS_RE = re.compile(r"(?:[A-Z]+[a-z]+)+")
+_MIN_SEGMENT = 6  # shorter path segments of a known URL ("T1", "services") are no secret
+
+
+def _long_run(match: re.Match[str]) -> str:
+    return match.group() if _WORDS_RE.fullmatch(match.group()) else "<redacted>"
 
 
 def redact(text: str, urls: Iterable[str] = ()) -> str:
-    """``text`` with every URL (and webhook path) replaced by a placeholder."""
-    for url in sorted(set(urls), key=len, reverse=True):
-        if url:
-            text = text.replace(url, "<webhook>")
-            path = urlsplit(url).path
-            if len(path) > 1:
-                text = text.replace(path, "<webhook-path>")
+    """``text`` with every URL, webhook path and token-like string replaced by a placeholder.
+
+    Besides the URLs given (whole, their path, and each path segment of at least 6 characters,
+    wherever they appear), it scrubs any URL, any ``/services/...`` path, any bare
+    ``T…/B…/…`` webhook path, Slack ``xox?-`` tokens and any run of 16+ letters and digits
+    that is not CamelCase words: a webhook's error body may echo its own token in any form.
+    """
+    known = sorted({url for url in urls if url}, key=len, reverse=True)
+    for url in known:
+        text = text.replace(url, "<webhook>")
+        path = urlsplit(url).path
+        if len(path) > 1:
+            text = text.replace(path, "<webhook-path>")
     text = _URL_RE.sub("<url>", text)
-    return _HOOK_PATH_RE.sub("<webhook-path>", text)
+    text = _HOOK_PATH_RE.sub("<webhook-path>", text)
+    text = _HOOK_IDS_RE.sub("<webhook-path>", text)
+    text = _SLACK_TOKEN_RE.sub("<redacted>", text)
+    for url in known:  # what is left of a known URL: its segments, alone or re-encoded
+        segments = set(urlsplit(url).path.split("/")) - {"services"}
+        for segment in sorted(segments, key=len, reverse=True):
+            if len(segment) >= _MIN_SEGMENT:
+                text = text.replace(segment, "<redacted>")
+    return _LONG_RUN_RE.sub(_long_run, text)
+
+
+# The webhook URLs being posted to now: the SDK's log lines (response bodies included) are
+# scrubbed of them too, not only of what looks like a URL or a token.
+_in_use: dict[str, int] = {}
+_in_use_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _urls_in_use(urls: Iterable[str]) -> Iterator[None]:
+    urls = [url for url in urls if url]
+    with _in_use_lock:
+        for url in urls:
+            _in_use[url] = _in_use.get(url, 0) + 1
+    try:
+        yield
+    finally:
+        with _in_use_lock:
+            for url in urls:
+                _in_use[url] -= 1
+                if not _in_use[url]:
+                    del _in_use[url]
+
+
+def _known_urls() -> list[str]:
+    with _in_use_lock:
+        return list(_in_use)
 
 
 class _RedactUrlsFilter(logging.Filter):
@@ -81,10 +138,13 @@ class _RedactUrlsFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record: keep only its template
             message = str(record.msg)
-        record.msg = redact(message)
+        urls = _known_urls()
+        # whole URLs first, as "<url>": the log reads the same whether the URL was known
+        record.msg = redact(_URL_RE.sub("<url>", message), urls)
         record.args = None
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(_URL_RE.sub("<url>", trace), urls)
         return True
 
 
@@ -358,14 +418,15 @@ def deliver(payload: Mapping[str, Any], webhooks: Mapping[str, str], *, max_retr
         kwargs = dict(max_retries=max(0, int(max_retries)), timeout=timeout,
                       backoff_factor=max(0.0, float(backoff_factor)),
                       max_retry_after=float(max_retry_after), sdk_logger=_sdk_logger())
-        if len(channels) <= 1:
-            results = [_send_one(name, url, body, **kwargs) for name, url in channels]
-        else:
-            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(channels))),
-                                    thread_name_prefix="slack-fanout") as pool:
-                futures = [pool.submit(_send_one, name, url, body, **kwargs)
-                           for name, url in channels]
-                results = [f.result() for f in futures]
+        with _urls_in_use(url for _, url in channels):
+            if len(channels) <= 1:
+                results = [_send_one(name, url, body, **kwargs) for name, url in channels]
+            else:
+                with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(channels))),
+                                        thread_name_prefix="slack-fanout") as pool:
+                    futures = [pool.submit(_send_one, name, url, body, **kwargs)
+                               for name, url in channels]
+                    results = [f.result() for f in futures]
     results += [_unknown_result(normalise_channel_name(c)) for c in unknown_channels]
     _record(results, log_sink)
     return DeliveryReport(results=tuple(results))

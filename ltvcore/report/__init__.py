@@ -11,10 +11,9 @@ time, so rendering the same artifacts twice gives the same bytes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from ltvcore.files import atomic_write
 from ltvcore.report.data import MAIN_HORIZON, PROMISING_THRESHOLD, load_run
 from ltvcore.report.page import build_page
 
@@ -48,18 +47,5 @@ def write_report(run_dir: Path, *, run_id: str | None = None) -> Path:
     run_dir = Path(run_dir)
     page = render_report(run_dir, run_id=run_id)
     target = run_dir / REPORT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(page)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(target, page.encode("utf-8"))
     return target

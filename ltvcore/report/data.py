@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class RunView:
     assumptions: list[str]
     horizons: list[int] = field(default_factory=list)
 
-    @property
+    @cached_property  # asked once per table row
     def has_spend(self) -> bool:
         return all(c in self.forecast.columns for c in _ROAS_COLUMNS) and bool(
             self.forecast["spend"].notna().any())

@@ -92,7 +92,7 @@ def curves_figure(run: RunView) -> CurvesFigure | None:
     keys = list(dict.fromkeys(run.key(row) for _, row in last.iterrows()))
     total = len(keys)
     curve = run.curve
-    by_key = {tuple(str(v) for v in (k if isinstance(k, tuple) else (k,))): part
+    by_key: dict[tuple[str, ...], Any] = {tuple(str(v) for v in (k if isinstance(k, tuple) else (k,))): part
               for k, part in curve.groupby(run.by, sort=False)} if run.by else {(): curve}
     traces: list[dict[str, Any]] = []
     shown = 0

@@ -3,10 +3,12 @@
 Every digest is recomputed from the stored bytes (S3 objects are streamed, never
 trusted by ETag or metadata). The manifest itself is checked against its own seal
 (see :mod:`ltvcore.runs.manifest`). ``_status.json`` is the one file a run may hold
-without the manifest listing it.
+without the manifest listing it (the queued/running marker it had before it was sealed); it is
+verified too: a well-formed marker of this very run, holding nothing but marker fields.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from ltvcore.runs.manifest import (
     read_manifest,
     sha256_file,
 )
-from ltvcore.runs.store import RUNS_DIR, S3Store, parse_s3_run_uri
+from ltvcore.runs.store import MARKER_STATUSES, RUNS_DIR, S3Store, parse_s3_run_uri
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -157,6 +159,10 @@ def _verify(
     present = {name: size for name, size in sizes.items() if name not in (MANIFEST_NAME, STATUS_NAME)}
     comparison = compare_files(expected, present, sha256_of)
     altered = tuple(Mismatch(MANIFEST_NAME, reason) for reason in seal) + comparison.altered
+    if STATUS_NAME in sizes:
+        reason = _marker_problem(read(STATUS_NAME), run_id)
+        if reason:
+            altered += (Mismatch(STATUS_NAME, reason),)
     return VerifyResult(
         run=run,
         run_id=run_id,
@@ -166,3 +172,23 @@ def _verify(
         extra=comparison.extra,
         problems=tuple(problems),
     )
+
+
+_MARKER_FIELDS = frozenset({"run_id", "status", "updated", "detail"})
+
+
+def _marker_problem(raw: bytes, run_id: str | None) -> str | None:
+    """Why a sealed run's ``_status.json`` is not its own pre-seal marker (None when it is)."""
+    try:
+        marker = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "is not a status marker (not JSON)"
+    if not isinstance(marker, dict) or set(marker) - _MARKER_FIELDS:
+        return "is not a status marker (unexpected fields)"
+    if marker.get("run_id") != run_id:
+        return f"is the marker of run {str(marker.get('run_id'))[:40]!r}, not of this run"
+    if marker.get("status") not in MARKER_STATUSES:
+        return f"holds status {str(marker.get('status'))[:20]!r}, not a marker's status"
+    if not isinstance(marker.get("detail", {}), dict):
+        return "is not a status marker (its detail is not an object)"
+    return None

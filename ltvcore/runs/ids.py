@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 import numbers
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
+
+from ltvcore.canonical import canonical_json
 
 __all__ = [
     "NON_RESULT_FIELDS",
@@ -88,11 +89,6 @@ def _sorted_unique(items: list[Any]) -> list[Any]:
     if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in items):
         return sorted(by_key.values())
     return [by_key[key] for key in sorted(by_key)]
-
-
-def canonical_json(value: Any) -> str:
-    """Serialise ``value`` deterministically (sorted keys, no whitespace, no NaN)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def normalise_request(request: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,13 @@ import numbers
 import os
 import platform
 import subprocess
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
+
+from ltvcore.canonical import canonical_json, utc_now
+from ltvcore.files import atomic_write, sha256_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -59,7 +61,6 @@ DIGEST_FIELD = "manifest_sha256"
 PACKAGE_NAME = "ltv-forecast"
 TRACKED_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "pymc", "plotly", "boto3")
 _UNTRACKED = frozenset({MANIFEST_NAME, STATUS_NAME})
-_CHUNK = 1 << 20
 
 
 class ManifestError(ValueError):
@@ -107,18 +108,8 @@ class FileComparison:
         return "; ".join(parts) or "intact"
 
 
-def utc_now() -> str:
-    """Current UTC time as ISO 8601 with milliseconds and a ``Z`` suffix."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def list_tree(root: str | os.PathLike[str]) -> dict[str, int]:
@@ -318,8 +309,7 @@ def build_manifest(
 
 def _content_digest(content: Mapping[str, Any]) -> str:
     body = {key: value for key, value in content.items() if key != DIGEST_FIELD}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def _layout(content: Mapping[str, Any]) -> bytes:
@@ -333,25 +323,6 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     return _layout(body)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (hidden temporary file, fsync, rename).
-
-    A reader sees the old file or the whole new one, never a part. The file gets the
-    usual permissions (``0666`` less the umask), like any file the process creates.
-    """
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def write_manifest(staging_dir: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Path:
@@ -397,7 +368,7 @@ def manifest_files(manifest: Mapping[str, Any]) -> dict[str, FileDigest]:
         valid_size = isinstance(size, int) and not isinstance(size, bool) and size >= 0
         if not (valid_sha and valid_size):
             raise ManifestError(f"{MANIFEST_NAME} has a malformed entry for {name!r}")
-        table[name] = FileDigest(sha, size)
+        table[name] = FileDigest(sha, size)  # type: ignore[arg-type]  # both validated above
     return table
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import threading
 import uuid
@@ -179,6 +180,51 @@ def rest() -> Callable[..., dict[str, Any]]:
 def parse() -> Callable[[dict[str, Any]], tuple[int, Any, dict[str, str]]]:
     """(status, body, lower-cased headers) of a proxy response."""
     return reply
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | list[tuple[str, str]] | None = None, *,
+                 skip_host: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """One request over a fresh connection: (status, lower-cased headers, body bytes).
+
+    With ``skip_host`` the headers are sent as given (a list may repeat one, or omit Host).
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        if skip_host:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            pairs = headers.items() if isinstance(headers, dict) else headers or []
+            for name, value in pairs:
+                connection.putheader(name, value)
+            if body:
+                connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+        else:
+            connection.request(method, path, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Any], int]]:
+    """``serve(api)``: the app behind ``ltv serve``'s HTTP server on a free port; the port."""
+    from ltvcore.serve import make_server
+
+    servers = []
+
+    def start(api: Api) -> int:
+        server = make_server(api.app, port=0, quiet=True)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

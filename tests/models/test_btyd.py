@@ -6,13 +6,16 @@ lognormal–normal amounts) with known parameters, so recovery can be checked ag
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.models import btyd
-from ltvcore.models.btyd import BTYDModel, _expected_curves, group_params
+from ltvcore.models.btyd import BTYDModel, _expected_curves, estimator, group_params
+from tests.models.btyd_reference import bgbb_loglik_reference
 
 # Per group: p ~ Beta(alpha, beta) daily activity while alive, theta ~ Beta(gamma, delta) daily
 # death; paying day among active days: Beta(pay_a, pay_b) per (no day-0 purchase, day-0
@@ -23,7 +26,7 @@ TRUTH = [
     dict(alpha=2.0, beta=2.0, gamma=0.3, delta=4.7, m=1.2),
     dict(alpha=0.8, beta=1.5, gamma=1.05, delta=3.95, m=1.8),
 ]
-SHARED = dict(pay_a=(0.05, 0.5), pay_b=(5.0, 2.0), day0_share=0.05, day0_amount=2.0,
+SHARED: dict[str, Any] = dict(pay_a=(0.05, 0.5), pay_b=(5.0, 2.0), day0_share=0.05, day0_amount=2.0,
               sigma=0.8, tau=0.6)
 
 
@@ -95,8 +98,8 @@ def test_bgbb_likelihood_matches_the_papers_sum_term_by_term(data):
               np.array([[0.6, 0.4, 0.8]]), np.array([[4.0, 6.0, 3.0]])]
     rows = btyd.bgbb_rows(*params, stats.act_group, stats.act_x, stats.act_tx, stats.act_n)
     pick = np.linspace(0, stats.act_group.size - 1, 200).astype(int)
-    reference = [btyd.bgbb_loglik_reference(*(p[0, stats.act_group[i]] for p in params),
-                                            stats.act_x[i], stats.act_tx[i], stats.act_n[i])
+    reference = [bgbb_loglik_reference(*(p[0, stats.act_group[i]] for p in params),
+                                       stats.act_x[i], stats.act_tx[i], stats.act_n[i])
                  for i in pick]
     np.testing.assert_allclose(rows["log_lik"][0, pick], reference, rtol=1e-10, atol=1e-10)
 
@@ -176,7 +179,7 @@ def test_nuts_recovers_the_simulated_parameters_converges_on_the_forecast_and_is
     first = BTYDModel(method="nuts", draws=draws, tune=draws, chains=2, cache_dir=False).fit(data)
     _check_recovery(first)
     assert np.isfinite(first.params(0)["btyd"]["rhat_max"])
-    sampled = group_params(first.posterior_["latent"], first.stats_.spend_center)
+    sampled = group_params(first.posterior_.latent, first.stats_.spend_center)
     curves = _expected_curves(first.stats_, first.data_.revenue, sampled, 365)[..., [89, 179, 364]]
     per_chain = curves.reshape((2, draws) + curves.shape[1:]).mean(axis=1)
     np.testing.assert_allclose(per_chain[0], per_chain[1], rtol=0.03)
@@ -185,7 +188,7 @@ def test_nuts_recovers_the_simulated_parameters_converges_on_the_forecast_and_is
                                map_model.predict(365).ltv[:, horizons], rtol=0.03)
     # Same seed, same data: identical draws (chains run in parallel processes).
     second = BTYDModel(method="nuts", draws=draws, tune=draws, chains=2, cache_dir=False).fit(data)
-    np.testing.assert_array_equal(first.posterior_["latent"], second.posterior_["latent"])
+    np.testing.assert_array_equal(first.posterior_.latent, second.posterior_.latent)
     np.testing.assert_array_equal(first.predict(90).upper, second.predict(90).upper)
 
 
@@ -212,7 +215,7 @@ def test_interval_adds_realised_noise_and_extrapolation_to_the_posterior(map_mod
     extrapolation allowance; the point forecast does not move."""
     import copy
 
-    draws = group_params(map_model.posterior_["latent"], map_model.stats_.spend_center)
+    draws = group_params(map_model.posterior_.latent, map_model.stats_.spend_center)
     curves = _expected_curves(map_model.stats_, map_model.data_.revenue, draws, 365)
     lo, hi = np.quantile(curves, [0.005, 0.995], axis=0)
     band = map_model.predict(365)
@@ -271,23 +274,33 @@ def test_unknown_method_is_a_clear_error(data):
 # ----------------------------------------------------------------------------- cache
 
 
-def test_posterior_is_cached_and_reused_without_sampling_again(data, tmp_path):
-    before = btyd.SAMPLING_CALLS
+def test_posterior_is_cached_and_reused_without_sampling_again(data, tmp_path, monkeypatch):
+    runs = []   # the inference runs of this test: a cache hit must not add one
+    infer = estimator.infer
+
+    def counted(stats, settings):
+        runs.append(settings.method)
+        return infer(stats, settings)
+
+    monkeypatch.setattr(estimator, "infer", counted)
     first = BTYDModel(method="map", cache_dir=tmp_path).fit(data)
-    assert btyd.SAMPLING_CALLS == before + 1 and not first.from_cache_
+    assert runs == ["map"] and not first.from_cache_
     assert len(list(tmp_path.glob("*.npz"))) == 1
 
     again = BTYDModel(method="map", cache_dir=tmp_path).fit(data)
-    assert btyd.SAMPLING_CALLS == before + 1 and again.from_cache_
+    assert runs == ["map"] and again.from_cache_
+    assert again.cache_key_ == first.cache_key_
+    np.testing.assert_array_equal(again.posterior_.latent, first.posterior_.latent)
+    assert again.params(0) == first.params(0)
     np.testing.assert_array_equal(first.predict(120).ltv, again.predict(120).ltv)
     np.testing.assert_array_equal(first.predict(120).upper, again.predict(120).upper)
 
     # Different data or different settings: a new posterior.
     other = cohorts(*simulate(users=500, seed=2))
-    BTYDModel(method="map", cache_dir=tmp_path).fit(other)
-    assert btyd.SAMPLING_CALLS == before + 2
-    BTYDModel(method="map", seed=1, cache_dir=tmp_path).fit(data)
-    assert btyd.SAMPLING_CALLS == before + 3
+    assert not BTYDModel(method="map", cache_dir=tmp_path).fit(other).from_cache_
+    assert len(runs) == 2
+    assert not BTYDModel(method="map", seed=1, cache_dir=tmp_path).fit(data).from_cache_
+    assert len(runs) == 3
     assert len(list(tmp_path.glob("*.npz"))) == 3
 
 
@@ -332,18 +345,18 @@ def test_advi_runs_and_brackets_the_map_forecast(data, map_model):
 def test_gradient_of_the_sampling_density_matches_finite_differences(data):
     stats = btyd.collapse(data)
     settings = BTYDModel()._settings()
-    mode = btyd._find_mode(stats, settings)
-    layout = btyd._layout(mode, mode["hessian"])
+    mode = btyd.find_mode(stats, settings.priors, settings.map_maxiter)
+    layout = btyd.sampling_layout(mode, mode.hessian)
     rng = np.random.default_rng(1)
-    n_vary = layout["centred"].shape[1]
-    point = [layout["population_mean"][btyd._SHARE] + 0.01 * rng.standard_normal(5),
-             layout["population_spread"] * np.exp(0.1 * rng.standard_normal(n_vary)),
+    n_vary = layout.centred.shape[1]
+    point = [layout.population_mean[btyd._SHARE] + 0.01 * rng.standard_normal(5),
+             layout.population_spread * np.exp(0.1 * rng.standard_normal(n_vary)),
              0.5 * rng.standard_normal(n_vary), 0.5 * rng.standard_normal((3, n_vary))]
 
     def value(p):
-        return btyd.sampling_density(stats, layout, settings["priors"], *p)[0]
+        return btyd.sampling_density(stats, layout, settings.priors, *p)[0]
 
-    _, grads = btyd.sampling_density(stats, layout, settings["priors"], *point)
+    _, grads = btyd.sampling_density(stats, layout, settings.priors, *point)
     for i, grad in enumerate(grads):
         numeric = np.zeros_like(point[i])
         for idx in np.ndindex(point[i].shape):
@@ -353,3 +366,29 @@ def test_gradient_of_the_sampling_density_matches_finite_differences(data):
             bump[i][idx] -= 2e-6
             numeric[idx] = (up - value(bump)) / 2e-6
         np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-3)
+
+
+def test_settings_record_only_what_the_method_uses():
+    shared = ["method", "draws", "seed", "map_maxiter", "fit_days", "priors"]
+    assert list(BTYDModel(method="map")._settings().record()) == shared
+    assert list(BTYDModel(method="nuts")._settings().record()) == shared + [
+        "tune", "chains", "target_accept"]
+    assert list(BTYDModel(method="advi")._settings().record()) == shared + ["advi_steps"]
+    record = BTYDModel(method="map", priors={"p_logit_mean": {"mean": 1.0}})._settings().record()
+    assert record["priors"] == {"p_logit_mean": {"mean": 1.0}}
+    assert BTYDModel(method="map")._settings().record()["priors"] == {
+        k: dict(v) for k, v in btyd.PRIORS.items()}
+
+
+def test_posterior_round_trips_through_the_cache_arrays(map_model):
+    post = map_model.posterior_
+    arrays = post.to_arrays()
+    assert set(arrays) == {"latent", "mode_latent", "population_mean", "population_spread",
+                           "map_converged", "laplace_clipped_eigenvalues"}
+    back = btyd.Posterior.from_arrays(arrays)
+    for name in ("latent", "mode_latent", "population_mean", "population_spread"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(post, name))
+    assert back.diagnostics() == post.diagnostics()
+    assert [type(v) for v in back.diagnostics().values()] == [bool, int]
+    with pytest.raises(ValueError, match="unknown arrays"):
+        btyd.Posterior.from_arrays({**arrays, "other": np.zeros(1)})

@@ -276,3 +276,45 @@ def test_redact_scrubs_urls_and_webhook_paths():
     assert redact(f"failed {url} x") == "failed <url> x"
     assert "abc" not in redact("POST /services/T1/B2/abc HTTP/1.1")
     assert redact(f"[{url}]", [url]) == "[<webhook>]"
+
+
+def test_a_webhook_error_body_echoing_its_token_never_reaches_the_log(slack, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=SDK_LOGGER_NAME)  # the SDK logs response bodies there
+    url = slack.url("echo")
+    path = url.split("/services/", 1)[1]  # T0TEAM/BECHO/echoSeCrEtToKeN
+    secret = path.rsplit("/", 1)[1]
+    echoes = [f"invalid_token: {path}", f"no_service {url}", json.dumps({"url": url}),
+              url.replace("/", "%2F"), f"token {secret} revoked",
+              f"hooks.slack.com/services/{path}", path.replace("/", "\\/")]
+    for text in echoes:
+        slack.scripts.clear()
+        webhooks = {"echo": slack.script("echo", (403, {}, text))}
+        sink: list[dict] = []
+        report = deliver(PAYLOAD, webhooks, max_retries=0, log_sink=sink.append, **FAST)
+        assert not report.ok and report.results[0].status == 403
+        captured = capfd.readouterr()
+        logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+        for output in (logged, captured.out, captured.err, report.to_json(), json.dumps(sink)):
+            for leak in (secret, path, "SeCrEtToKeN", "T0TEAM/BECHO", "T0TEAM\\/BECHO"):
+                assert leak not in output, (text, leak, output[-500:])
+        assert "HTTP 403" in report.results[0].error
+        caplog.clear()
+
+
+@pytest.mark.parametrize("text", [
+    "T000/B000/XXXXsecret", "invalid_token: T0TEAM/B0CHAN/abcDEF123xyz",
+    "https:\\/\\/hooks.slack.com\\/services\\/T1\\/B2\\/abcdef", "services%2FT1%2FB2%2Fabcdef",
+    "revoked xoxb-1234-5678-AbCdEf", "token AbC123dEf456GhI789jKl0 revoked",
+    "XXXXXXXXXXXXXXXXXXXXXXXX is not valid", "hooks.slack.com/services/T1/B2/abcdef"])
+def test_redact_scrubs_bare_token_like_strings(text):
+    scrubbed = redact(text)
+    for token in ("XXXXsecret", "abcDEF123xyz", "abcdef", "AbCdEf", "AbC123dEf456GhI789jKl0",
+                  "XXXXXXXXXXXXXXXXXXXXXXXX", "T000/B000", "T0TEAM/B0CHAN", "B2"):
+        assert token not in scrubbed, (text, scrubbed)
+
+
+def test_redact_keeps_the_words_of_an_error():
+    text = ("HTTP 404: no_service; ConnectionRefusedError: [Errno 111] HTTPSConnectionPool "
+            "RemoteDisconnected channel_is_archived")
+    assert redact(text) == text

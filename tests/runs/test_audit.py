@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import uuid
 
@@ -89,12 +90,30 @@ def test_missing_and_extra(tmp_path):
     run = make_run(tmp_path)
     (run / "report.html").unlink()
     (run / "inputs" / "more.parquet").write_bytes(b"x")
-    (run / "_status.json").write_text('{"status": "running"}')  # the documented exception
+    marker = {"run_id": RUN_ID, "status": "running", "updated": "2025-06-30T00:00:00Z", "detail": {}}
+    (run / "_status.json").write_text(json.dumps(marker))  # its pre-seal marker: allowed
     result = verify(run)
+    assert not result.altered
     assert result.missing == ("report.html",)
     assert result.extra == ("inputs/more.parquet",)
     assert "missing: report.html" in result.lines()
     assert "extra: inputs/more.parquet" in result.lines()
+
+
+@pytest.mark.parametrize("content", [
+    b"not json at all",
+    b'{"status": "running"}',                                  # no run id: not this run's
+    b'{"run_id": "ffffffffffffffffffff", "status": "running"}',  # another run's marker
+    b'{"run_id": "%s", "status": "succeeded"}',                # a status no marker holds
+    b'{"run_id": "%s", "status": "failed", "manifest": {}}',   # smuggled fields
+    b'{"run_id": "%s", "status": "failed", "detail": [1]}',
+])
+def test_a_status_marker_inside_a_sealed_run_is_verified_too(tmp_path, content):
+    run = make_run(tmp_path)
+    (run / "_status.json").write_bytes(content.replace(b"%s", RUN_ID.encode()))
+    result = verify(run)
+    assert not result.ok
+    assert [item.name for item in result.altered] == ["_status.json"]
 
 
 def test_missing_manifest_is_its_own_failure(tmp_path):

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from ltvcore.runs import store as store_module
+from ltvcore.runs import local_store as store_module
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import build_manifest, write_manifest
 from ltvcore.runs.store import InvalidRunError, LocalStore, RunNotFoundError, fetch_run, open_store

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import uuid
 
 import boto3
@@ -103,7 +105,8 @@ def test_missing_and_extra_files(tmp_path, s3, store):
     location = store.commit(RUN_ID, make_staging(tmp_path))
     s3.delete_object(Bucket=BUCKET, Key=key("curve.csv"))
     s3.put_object(Bucket=BUCKET, Key=key("inputs/sneaky.csv"), Body=b"x")
-    s3.put_object(Bucket=BUCKET, Key=key("_status.json"), Body=b'{"status": "running"}')
+    marker = json.dumps({"run_id": RUN_ID, "status": "running", "detail": {}}).encode()
+    s3.put_object(Bucket=BUCKET, Key=key("_status.json"), Body=marker)  # its pre-seal marker
     result = verify(location, client=s3)
     assert result.missing == ("curve.csv",)
     assert result.extra == ("inputs/sneaky.csv",)

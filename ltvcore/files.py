@@ -1,0 +1,42 @@
+"""How the product reads and writes files: one chunk size, one atomic write, one digest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+__all__ = ["CHUNK_BYTES", "atomic_write", "sha256_file"]
+
+CHUNK_BYTES = 1 << 20  # 1 MiB: streams large files in constant memory, few system calls
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (hidden temporary file, fsync, rename).
+
+    A reader sees the old file or the whole new one, never a part. The file gets the
+    usual permissions (``0666`` less the umask), like any file the process creates.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file, read in :data:`CHUNK_BYTES` chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
