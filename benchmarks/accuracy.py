@@ -20,7 +20,7 @@ import pandas as pd
 
 from benchmarks import peer, reference
 from benchmarks.scenarios import HORIZONS, SCENARIOS, build, cohorts
-from ltvcore.forecast import run_forecast
+from ltvcore.workflow.forecast import run_forecast
 from ltvcore.models.curve import CurveModel
 from ltvcore.request import ForecastRequest
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from benchmarks import accuracy
 from benchmarks.scenarios import HORIZONS, SCENARIOS, build, cohorts
-from ltvcore.forecast import run_forecast
+from ltvcore.workflow.forecast import run_forecast
 from ltvcore.ltv import z_value
 from ltvcore.request import ForecastRequest
 

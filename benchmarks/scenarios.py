@@ -9,7 +9,7 @@ import pandas as pd
 
 from ltvcore import sample
 from ltvcore.data.cohorts import CohortData, attach_installs, build_cohorts
-from ltvcore.forecast import Inputs, cut_inputs
+from ltvcore.workflow.forecast import Inputs, cut_inputs
 from ltvcore.request import ForecastRequest
 
 HORIZONS = (30, 90, 180, 365)

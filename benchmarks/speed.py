@@ -42,7 +42,7 @@ _FITS = """
 import json, resource, sys, time
 import numpy as np
 from ltvcore.data.cohorts import attach_installs, build_cohorts
-from ltvcore.forecast import load_inputs, cut_inputs
+from ltvcore.workflow.forecast import load_inputs, cut_inputs
 from ltvcore.models.curve import CurveModel
 from ltvcore.request import ForecastRequest
 from benchmarks import reference

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import DeploymentConfig
-from infra.pipeline import ProcessingPipelines
+from infra.processing import ProcessingPipelines
 
 __all__ = ["DailySchedule"]
 

@@ -17,7 +17,7 @@ from infra.bundling import ROOT, ensure_dependencies
 from infra.config import DeploymentConfig
 from infra.monitoring import Monitoring
 from infra.notifications import Notifications
-from infra.pipeline import ProcessingPipelines
+from infra.processing import ProcessingPipelines
 from infra.scheduling import DailySchedule
 from infra.storage import Storage
 from infra.workflow import ForecastWorkflow

@@ -24,10 +24,10 @@ from constructs import Construct
 
 from infra.config import DeploymentConfig
 from infra.function import HandlerFunction, log_retention
-from infra.pipeline import ProcessingPipelines
+from infra.processing import ProcessingPipelines
 from infra.storage import Storage
 from sagemaker_jobs import paths
-from sagemaker_jobs import pipeline as definitions
+from sagemaker_jobs import definition as definitions
 
 __all__ = ["ForecastWorkflow"]
 

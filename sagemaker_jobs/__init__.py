@@ -1,5 +1,5 @@
 """SageMaker processing: the pipeline definitions and the job entry points.
 
 Each entry point adapts ``/opt/ml/processing/...`` paths (see ``paths``) to one function of
-``ltvcore.steps``; all forecasting logic stays in ``ltvcore``.
+``ltvcore.workflow.steps``; all forecasting logic stays in ``ltvcore``.
 """

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ltvcore import steps
+from ltvcore.workflow import steps
 from ltvcore.errors import InputError
 from sagemaker_jobs import _entry, paths
 

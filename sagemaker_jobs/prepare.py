@@ -16,11 +16,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ltvcore import steps
+from ltvcore.workflow import steps
 from ltvcore.errors import InputError
 from ltvcore.runs.naming import input_files_digest
 from sagemaker_jobs import _entry, paths
-from sagemaker_jobs.pipeline import LATEST
+from sagemaker_jobs.definition import LATEST
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,9 @@ import json
 import os
 from pathlib import Path
 
-from ltvcore import steps
+from ltvcore.workflow import steps
 from ltvcore.errors import InputError
-from ltvcore.pipeline import RUN_INFO
+from ltvcore.workflow.artifacts import RUN_INFO
 from sagemaker_jobs import _entry, paths
 
 RESULT = "publish.json"

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from ltvcore import steps
+from ltvcore.workflow import steps
 from ltvcore.errors import InputError
 from sagemaker_jobs import _entry, paths
 

@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
-from ltvcore.runs import ids
-from ltvcore.runs.manifest import code_version
+from ltvcore.runs.naming import cached_code_version as code_version, planned_run_id
 from ltvcore.runs.store import MARKER_KEYS, open_store, parse_s3_uri
 
 logger = Logger()
@@ -61,7 +60,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     digest = str(data.get("input_digest") or "")
     if not _DIGEST.fullmatch(digest):
         raise InputError("must be the sha256 digest of the dataset's files", column="input_digest")
-    run_id = ids.run_id(request.normalised(), digest, code_version())
+    run_id = planned_run_id(request, digest)
     if event.get("execution_name") != run_id or data.get("run_id", run_id) != run_id:
         raise InputError(f"the execution must be named by the run id {run_id} (request, data "
                          f"digest and code version {code_version()}): submit through POST /forecasts",

@@ -10,7 +10,7 @@
 - :mod:`ltvcore.api.config` -- settings from the environment, read once at cold start;
 - :mod:`ltvcore.api.pages` -- the HTML pages.
 
-The API Lambda is ``lambda_handler``; ``ltv serve`` (:mod:`ltvcore.serve`) turns local HTTP
+The API Lambda is ``lambda_handler``; ``ltv serve`` (:mod:`ltvcore.cli.serve`) turns local HTTP
 requests into the same API Gateway events for an app it builds with ``create_app``. Nothing
 here imports pandas or numpy: only the local worker imports the pipeline, when it runs.
 """

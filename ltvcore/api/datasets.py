@@ -1,7 +1,7 @@
 """Where datasets live: folders under ``ltv serve --data-dir`` or under the warehouse S3 prefix.
 
 A dataset is a folder holding ``events.csv|parquet`` and optional ``installs.*`` and ``spend.*``
-(the rule of :func:`ltvcore.steps.find_inputs`). The API needs three cheap things from it
+(the rule of :func:`ltvcore.workflow.steps.find_inputs`). The API needs three cheap things from it
 before any parsing: its files, the digest of their bytes (which names the run) and the
 columns of ``installs`` (the ``by`` choices, from the CSV header or the Parquet schema).
 """
@@ -110,7 +110,7 @@ class LocalDatasets:
                       and any((child / f"events{s}").is_file() for s in SUFFIXES))
 
     def get(self, name: str) -> Dataset:
-        from ltvcore.steps import find_inputs  # the one rule for a folder's files
+        from ltvcore.workflow.steps import find_inputs  # the one rule for a folder's files
 
         try:
             check_dataset_name(name)

@@ -216,7 +216,7 @@ class LocalLauncher:
             self.store.mark(job.run_id, "running", self._marker(job))
             compute = self._compute
             if compute is None:
-                from ltvcore.pipeline import forecast_to_store as compute
+                from ltvcore.workflow.run import forecast_to_store as compute
             outcome = compute(job.request, events=job.inputs["events"],
                               installs=job.inputs.get("installs"), spend=job.inputs.get("spend"),
                               store=self.store.uri, requested_by=job.requested_by)
@@ -417,7 +417,7 @@ class StepFunctionsLauncher:
 
     The execution input is :meth:`Job.execution_input`: ``run_id``, ``request`` (the
     normalised request, ``dataset`` included), ``dataset``, ``inputs`` (role → ``s3://`` URI),
-    ``input_digest`` (pass it to ``ltvcore.steps.forecast(input_digest=...)`` so the run keeps
+    ``input_digest`` (pass it to ``ltvcore.workflow.steps.forecast(input_digest=...)`` so the run keeps
     this id), ``requested_by``, ``notify``, ``status_url``, ``store``, ``submitted``.
     Needs ``states:StartExecution`` and ``states:DescribeExecution``.
     """

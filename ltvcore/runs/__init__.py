@@ -4,7 +4,7 @@
 - :mod:`ltvcore.runs.manifest` -- ``build_manifest`` / ``write_manifest`` (written last)
 - :mod:`ltvcore.runs.store` -- ``open_store(uri)``: local directory or S3, immutable runs
 - :mod:`ltvcore.runs.audit` -- ``verify(run)`` behind ``ltv audit verify``
-- :mod:`ltvcore.runs.cli` -- the ``audit`` and ``runs`` subcommands
+- :mod:`ltvcore.cli.runs` -- the ``audit`` and ``runs`` subcommands
 """
 from __future__ import annotations
 

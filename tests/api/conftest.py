@@ -109,7 +109,7 @@ class Recorder:
         self._lock = threading.Lock()
 
     def compute(self, request, **kwargs):
-        from ltvcore.pipeline import forecast_to_store
+        from ltvcore.workflow.run import forecast_to_store
 
         with self._lock:
             self.calls.append(repr(request))
@@ -210,7 +210,7 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], int]]:
     """``serve(api)``: the app behind ``ltv serve``'s HTTP server on a free port; the port."""
-    from ltvcore.serve import make_server
+    from ltvcore.cli.serve import make_server
 
     servers = []
 

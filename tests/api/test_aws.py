@@ -133,8 +133,8 @@ def test_s3_digests_match_local_ones_with_or_without_checksums(aws, data_dir) ->
 
 def test_artifacts_come_as_short_lived_presigned_urls(aws, data_dir, tmp_path, rest,
                                                       parse) -> None:
-    from ltvcore.pipeline import forecast_to_store
-    from ltvcore.steps import find_inputs
+    from ltvcore.workflow.run import forecast_to_store
+    from ltvcore.workflow.steps import find_inputs
 
     files = find_inputs(data_dir / "demo")
     outcome = forecast_to_store(ForecastRequest(horizons=(30,), dataset="demo"),

@@ -25,7 +25,7 @@ import pytest
 
 from ltvcore.api.app import wants_html
 from ltvcore.errors import InputError
-from ltvcore.serve import to_event
+from ltvcore.cli.serve import to_event
 from tests.api.conftest import http_request, rest_event
 
 SEED = 20260409

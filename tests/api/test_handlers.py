@@ -219,7 +219,7 @@ def test_same_request_same_run_id_as_the_cli_and_one_computation(api, data_dir, 
                                                                   capsys) -> None:
     from ltvcore.cli import main
     from ltvcore.runs.naming import input_files_digest, planned_run_id
-    from ltvcore.steps import find_inputs
+    from ltvcore.workflow.steps import find_inputs
 
     body = {"dataset": "demo", "horizons": [90, 30]}
     first = api.submit(body)[1]["run_id"]
@@ -367,7 +367,7 @@ def test_content_negotiation(accept, fmt, html) -> None:
 
 
 def test_the_api_does_not_import_pandas_or_numpy() -> None:
-    code = ("import sys, ltvcore.api, ltvcore.serve; "
+    code = ("import sys, ltvcore.api, ltvcore.cli.serve; "
             "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -15,7 +15,7 @@ import statistics
 import threading
 import time
 
-from ltvcore.serve import make_server
+from ltvcore.cli.serve import make_server
 
 CLIENTS = 20
 DISTINCT = 50

@@ -160,7 +160,7 @@ class Gate:
         self.started = threading.Event()
 
     def compute(self, request, **kwargs):
-        from ltvcore.pipeline import forecast_to_store
+        from ltvcore.workflow.run import forecast_to_store
 
         self.started.set()
         assert self.open.wait(30)

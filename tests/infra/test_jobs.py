@@ -24,7 +24,7 @@ from ltvcore.runs.manifest import code_version
 from ltvcore.runs.store import open_store
 from ltvcore.sample import write_sample
 from sagemaker_jobs import forecast, paths, prepare, publish, report
-from sagemaker_jobs.pipeline import JobSettings, forecast_definition
+from sagemaker_jobs.definition import JobSettings, forecast_definition
 from tests.infra.support import ROOT
 
 REQUEST = ForecastRequest(dataset="demo", horizons=(30, 90))

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sagemaker_jobs import paths
-from sagemaker_jobs.pipeline import JobSettings, daily_prepare_definition, forecast_definition
+from sagemaker_jobs.definition import JobSettings, daily_prepare_definition, forecast_definition
 
 SETTINGS = JobSettings(image_uri="IMAGE", role_arn="arn:aws:iam::123456789012:role/r", bucket="bkt",
                        environment={"LTV_GIT_COMMIT": "abc"})

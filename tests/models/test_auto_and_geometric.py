@@ -6,7 +6,7 @@ import pytest
 
 from ltvcore import sample
 from ltvcore.data.cohorts import truncate
-from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.models import AUTO_CANDIDATES, build_model
 from ltvcore.models.auto import AutoModel
 from ltvcore.request import ForecastRequest

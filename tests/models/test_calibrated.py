@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from ltvcore import sample
-from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.models import AUTO_CANDIDATES
 from ltvcore.request import ForecastRequest
 

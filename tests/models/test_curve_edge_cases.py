@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ltvcore.errors import InputError
-from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.request import ForecastRequest
 
 

@@ -211,7 +211,7 @@ def test_bad_s3_run_uri(s3):
 def test_cli_on_s3(tmp_path, s3, store, capsys):
     import argparse
 
-    from ltvcore.runs.cli import add_parsers
+    from ltvcore.cli.runs import add_parsers
 
     parser = argparse.ArgumentParser(prog="ltv")
     add_parsers(parser.add_subparsers(dest="command"))

@@ -3,7 +3,7 @@
 snapshot the inputs → derive the run id → reuse an existing run, or forecast → write the
 outputs and the report → manifest → commit to the store (manifest last). The stages are
 separate functions because the SageMaker pipeline runs them as separate jobs
-(:mod:`ltvcore.steps`); :func:`forecast_inputs_to_store` chains them in one process.
+(:mod:`ltvcore.workflow.steps`); :func:`forecast_inputs_to_store` chains them in one process.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltvcore.forecast import (Inputs, cut_inputs, load_inputs, read_output_csv, run_forecast,
-                              write_outputs, write_snapshot)
+from ltvcore.workflow.forecast import Inputs, cut_inputs, load_inputs, run_forecast
+from ltvcore.workflow.artifacts import RUN_INFO, read_output_csv, write_outputs, write_snapshot
 from ltvcore.models import pools_groups
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
@@ -32,7 +32,6 @@ from ltvcore.runs.store import ArtifactStore, open_store
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
            "input_files_digest", "planned_run_id", "publish", "stage"]
 
-RUN_INFO = "run.json"  # staging-only bookkeeping, removed before the manifest is built
 
 
 @dataclass

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ltvcore.errors import InputError
-from ltvcore.forecast import load_inputs
-from ltvcore.pipeline import RUN_INFO, compute, stage
+from ltvcore.workflow.forecast import load_inputs
+from ltvcore.workflow.run import compute, stage
+from ltvcore.workflow.artifacts import RUN_INFO
 from ltvcore.request import ForecastRequest
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import code_info, environment_differences, environment_info, read_manifest

@@ -93,10 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run", help="a run directory or s3://bucket/prefix/runs/<run_id>")
     rp.set_defaults(func=_reproduce)
 
-    from ltvcore.runs.cli import add_parsers as add_run_parsers
+    from ltvcore.cli.runs import add_parsers as add_run_parsers
 
     add_run_parsers(sub)
-    from ltvcore.serve import add_parser as add_serve_parser; add_serve_parser(sub)  # noqa: E702
+    from ltvcore.cli.serve import add_parser as add_serve_parser; add_serve_parser(sub)  # noqa: E702
     return parser
 
 
@@ -111,7 +111,7 @@ def check_store(uri: str | None) -> None:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from ltvcore.pipeline import forecast_to_store
+    from ltvcore.workflow.run import forecast_to_store
     from ltvcore.request import ForecastRequest
 
     request = ForecastRequest(
@@ -139,8 +139,8 @@ def _backtest(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from ltvcore.backtest import backtest, schedule, summarise, write_chart
-    from ltvcore.forecast import load_inputs
+    from ltvcore.workflow.backtest import backtest, schedule, summarise, write_chart
+    from ltvcore.workflow.forecast import load_inputs
     from ltvcore.request import MODELS, ForecastRequest, is_iso_date
 
     for model in args.models:
@@ -180,7 +180,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from ltvcore.reproduce import reproduce
+    from ltvcore.workflow.reproduce import reproduce
 
     result = reproduce(args.run)
     if result.refused:
@@ -236,7 +236,3 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ltv: failed: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -17,8 +17,10 @@ import pandas as pd
 
 from ltvcore.data.cohorts import attach_installs, cohort_table
 from ltvcore.errors import InputError
-from ltvcore.forecast import Inputs, load_inputs, write_csv, write_snapshot
-from ltvcore.pipeline import RUN_INFO, compute, publish as publish_run, stage
+from ltvcore.workflow.forecast import Inputs, load_inputs
+from ltvcore.workflow.artifacts import write_csv, write_snapshot
+from ltvcore.workflow.run import compute, publish as publish_run, stage
+from ltvcore.workflow.artifacts import RUN_INFO
 from ltvcore.runs.naming import input_files_digest
 from ltvcore.request import ForecastRequest
 

@@ -1,6 +1,6 @@
 """The SageMaker side: the processing image, the roles, and the two pipelines.
 
-The pipeline documents come from ``sagemaker_jobs.pipeline`` at synth time; the image, the
+The pipeline documents come from ``sagemaker_jobs.definition`` at synth time; the image, the
 role and the bucket are CloudFormation values, substituted into the document with ``Fn::Sub``
 when the stack deploys. The image is a CDK image asset built from ``sagemaker_jobs/Dockerfile``
 by ``cdk deploy`` (synthesising needs no Docker).
@@ -19,7 +19,7 @@ from constructs import Construct
 from infra.bundling import ROOT
 from infra.config import DeploymentConfig
 from infra.storage import Storage
-from sagemaker_jobs import pipeline as definitions
+from sagemaker_jobs import definition as definitions
 
 __all__ = ["ProcessingPipelines"]
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ltvcore.data.cohorts import attach_installs
 from ltvcore.errors import InputError
-from ltvcore.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.request import ForecastRequest
 
 __all__ = ["CHECKPOINTS", "backtest", "realised_ltv", "schedule", "summarise", "write_chart"]

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from ltvcore import sample
-from ltvcore.backtest import backtest, realised_ltv, schedule, summarise
+from ltvcore.workflow.backtest import backtest, realised_ltv, schedule, summarise
 from ltvcore.cli import main
-from ltvcore.forecast import Inputs
+from ltvcore.workflow.forecast import Inputs
 from ltvcore.request import ForecastRequest
 
 

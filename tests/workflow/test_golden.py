@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ltvcore.forecast import load_inputs, run_forecast, write_outputs
+from ltvcore.workflow.forecast import load_inputs, run_forecast
+from ltvcore.workflow.artifacts import write_outputs
 from ltvcore.request import ForecastRequest
 from ltvcore.sample import write_sample
 

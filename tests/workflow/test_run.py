@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ltvcore import steps
+from ltvcore.workflow import steps
 from ltvcore.cli import main
-from ltvcore.reproduce import reproduce
+from ltvcore.workflow.reproduce import reproduce
 from ltvcore.runs.audit import verify
 from ltvcore.sample import write_sample
 
@@ -90,7 +90,7 @@ def test_reproduce_is_identical_and_finds_a_changed_value(data, tmp_path):
 
 
 def test_reproduce_names_a_value_the_computation_no_longer_gives(data, tmp_path, monkeypatch):
-    import ltvcore.reproduce as module
+    import ltvcore.workflow.reproduce as module
 
     forecast(data, tmp_path / "store")
     run = only_run(tmp_path / "store")

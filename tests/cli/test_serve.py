@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from ltvcore.cli import build_parser
-from ltvcore.serve import make_server, to_event
+from ltvcore.cli.serve import make_server, to_event
 
 
 def test_requests_become_rest_proxy_events() -> None:
