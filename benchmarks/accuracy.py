@@ -20,9 +20,9 @@ import pandas as pd
 
 from benchmarks import peer, reference
 from benchmarks.scenarios import HORIZONS, SCENARIOS, build, cohorts
-from ltvcore.workflow.forecast import run_forecast
 from ltvcore.models.curve import CurveModel
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import run_forecast
 
 HAVE_PYMC = importlib.util.find_spec("pymc") is not None
 

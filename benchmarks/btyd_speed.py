@@ -26,9 +26,9 @@ import pandas as pd
 
 from benchmarks import accuracy
 from benchmarks.scenarios import HORIZONS, SCENARIOS, build, cohorts
-from ltvcore.workflow.forecast import run_forecast
 from ltvcore.ltv import z_value
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import run_forecast
 
 _SPEED = """
 import json, resource, sys, time

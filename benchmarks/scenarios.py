@@ -9,8 +9,8 @@ import pandas as pd
 
 from ltvcore import sample
 from ltvcore.data.cohorts import CohortData, attach_installs, build_cohorts
-from ltvcore.workflow.forecast import Inputs, cut_inputs
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import Inputs, cut_inputs
 
 HORIZONS = (30, 90, 180, 365)
 

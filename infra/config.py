@@ -1,139 +1,138 @@
 """Deployment settings: every name and size of the stack, read once from the CDK context.
 
-Each setting has a documented default (``DEFAULTS``, mirrored in ``cdk.json``) and can be
-overridden per deployment with ``npx cdk deploy -c ltv:<key>=<value>``. Values given on the
-command line arrive as strings, so each is converted and checked here, once, with a message
-naming the key.
+Each setting has a documented default (the model's field defaults, ``DEFAULTS``, mirrored in
+``cdk.json``) and can be overridden per deployment with ``npx cdk deploy -c ltv:<key>=<value>``.
+Values given on the command line arrive as strings, so each is converted and checked here, once,
+and a bad one is refused with a message naming the key, the value and what was expected.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from constructs import Node
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = ["DEFAULTS", "DeploymentConfig", "PREFIX"]
 
 PREFIX = "ltv:"
-
-DEFAULTS: dict[str, Any] = {
-    # CloudFormation stack name; also prefixes the SageMaker pipeline names.
-    "stackName": "LtvForecast",
-    # SageMaker processing: prepare/forecast/report steps of the pipeline.
-    "processingInstanceType": "ml.m5.xlarge",
-    # Instances of the forecast step = shards of the groups (ShardedByS3Key).
-    "forecastShardCount": 1,
-    "processingVolumeGb": 30,
-    "processingMaxRuntimeMinutes": 120,
-    # The publish job started by the state machine (I/O only: a small instance is enough).
-    "publishInstanceType": "ml.t3.medium",
-    # How long the state machine waits for the pipeline's callback before failing the run.
-    "pipelineTimeoutMinutes": 240,
-    # SageMaker step caching of the deterministic steps (ISO 8601 days).
-    "stepCacheDays": 7,
-    # Scratch data (pipeline intermediates) expires after this; must exceed stepCacheDays.
-    "scratchExpirationDays": 14,
-    # EventBridge schedule of the daily prepare (cohort aggregation) over the raw events (UTC).
-    "dailyPrepareSchedule": "cron(0 5 * * ? *)",
-    # Secrets Manager secret holding the Slack webhook config (created outside CDK).
-    "slackSecretName": "ltv-forecast/slack",
-    # Lifetime of the report link in Slack messages (pre-signed with the Lambda's credentials).
-    "reportLinkHours": 1,
-    # S3 Object Lock (governance mode) on the artifact bucket; decided when the bucket is created.
-    "objectLock": False,
-    "objectLockRetentionDays": 365,
-    # Days CloudWatch keeps Lambda, state machine and API access logs.
-    "logRetentionDays": 90,
-    # Days S3 keeps noncurrent versions of scratch/warehouse objects (never run artifacts).
-    "noncurrentVersionDays": 30,
-    # API Gateway stage throttling (requests per second, burst).
-    "apiThrottleRateLimit": 10,
-    "apiThrottleBurstLimit": 20,
-    # Optional e-mail subscribed to the alarm topic ("" = none; subscribe later).
-    "alarmEmail": "",
-    # pip-install the Lambdas' third-party dependencies when bundling (tests turn it off).
-    "bundleLambdaDependencies": True,
-}
-
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,40}$")
-_SECRET = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-_SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
+_OWN = "ltv_expected"  # error type of this module's validators: their message is the expectation
 
 
 @dataclass(frozen=True)
-class DeploymentConfig:
-    """Typed, validated deployment settings (see ``DEFAULTS`` for the meaning of each)."""
+class Expected:
+    """What a field's value should have been, in the words of the error message."""
 
-    stackName: str
-    processingInstanceType: str
-    forecastShardCount: int
-    processingVolumeGb: int
-    processingMaxRuntimeMinutes: int
-    publishInstanceType: str
-    pipelineTimeoutMinutes: int
-    stepCacheDays: int
-    scratchExpirationDays: int
-    dailyPrepareSchedule: str
-    slackSecretName: str
-    reportLinkHours: int
-    objectLock: bool
-    objectLockRetentionDays: int
-    logRetentionDays: int
-    noncurrentVersionDays: int
-    apiThrottleRateLimit: int
-    apiThrottleBurstLimit: int
-    alarmEmail: str
-    bundleLambdaDependencies: bool
+    text: str
+
+
+def _whole_number(value: Any) -> int:
+    # pydantic's lax int would take a JSON true as 1 and 4.0 as 4: a count is written in digits.
+    if isinstance(value, bool):
+        raise PydanticCustomError(_OWN, "a whole number")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise PydanticCustomError(_OWN, "a whole number") from None
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise PydanticCustomError(_OWN, "true or false")
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+StackName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9-]{0,40}$"),
+                      Expected("letters, digits and '-', starting with a letter, at most 41")]
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
+                         Expected("a SageMaker instance type such as ml.m5.xlarge")]
+Schedule = Annotated[str, Field(pattern=r"^(cron|rate)\(.+\)$"), Expected("an EventBridge cron(...) or rate(...)")]
+SecretName = Annotated[str, Field(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$"), Expected("a Secrets Manager secret name")]
+Email = Annotated[str, Field(pattern=r"^(.*@.*)?$"), Expected("an e-mail address or empty")]
+
+_WEEK_MINUTES = 7 * 24 * 60
+
+
+class DeploymentConfig(BaseModel):
+    """Typed, validated deployment settings; field names are the ``ltv:<key>`` context keys."""
+
+    # Numbers from cdk.json and text from "-c" alike; defaults are checked like given values
+    # (scratchExpirationDays' default must still outlive a stepCacheDays given on the command line).
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True, validate_default=True)
+
+    stackName: StackName = Field("LtvForecast", description=(
+        "CloudFormation stack name; also prefixes the SageMaker pipeline names."))
+    processingInstanceType: InstanceType = Field("ml.m5.xlarge", description=(
+        "SageMaker processing: prepare/forecast/report steps of the pipeline."))
+    forecastShardCount: WholeNumber = Field(1, ge=1, le=100, description=(
+        "Instances of the forecast step = shards of the groups (ShardedByS3Key)."))
+    processingVolumeGb: WholeNumber = Field(30, ge=1, le=16384)
+    processingMaxRuntimeMinutes: WholeNumber = Field(120, ge=1, le=_WEEK_MINUTES)
+    publishInstanceType: InstanceType = Field("ml.t3.medium", description=(
+        "The publish job started by the state machine (I/O only: a small instance is enough)."))
+    pipelineTimeoutMinutes: WholeNumber = Field(240, ge=5, le=_WEEK_MINUTES, description=(
+        "How long the state machine waits for the pipeline's callback before failing the run."))
+    stepCacheDays: WholeNumber = Field(7, ge=1, le=365, description=(
+        "SageMaker step caching of the deterministic steps (ISO 8601 days)."))
+    scratchExpirationDays: WholeNumber = Field(14, description=(
+        "Scratch data (pipeline intermediates) expires after this; must exceed stepCacheDays."))
+    dailyPrepareSchedule: Schedule = Field("cron(0 5 * * ? *)", description=(
+        "EventBridge schedule of the daily prepare (cohort aggregation) over the raw events (UTC)."))
+    slackSecretName: SecretName = Field("ltv-forecast/slack", description=(
+        "Secrets Manager secret holding the Slack webhook config (created outside CDK)."))
+    reportLinkHours: WholeNumber = Field(1, ge=1, le=12, description=(
+        "Lifetime of the report link in Slack messages (pre-signed with the Lambda's credentials)."))
+    objectLock: Flag = Field(False, description=(
+        "S3 Object Lock (governance mode) on the artifact bucket; decided when the bucket is created."))
+    objectLockRetentionDays: WholeNumber = Field(365, ge=1, le=36500)
+    logRetentionDays: WholeNumber = Field(90, ge=1, le=3653, description=(
+        "Days CloudWatch keeps Lambda, state machine and API access logs."))
+    noncurrentVersionDays: WholeNumber = Field(30, ge=1, le=3650, description=(
+        "Days S3 keeps noncurrent versions of scratch/warehouse objects (never run artifacts)."))
+    apiThrottleRateLimit: WholeNumber = Field(10, ge=1, le=10000, description=(
+        "API Gateway stage throttling (requests per second, burst)."))
+    apiThrottleBurstLimit: WholeNumber = Field(20, ge=1, le=5000)
+    alarmEmail: Email = Field("", description=(
+        'Optional e-mail subscribed to the alarm topic ("" = none; subscribe later).'))
+    bundleLambdaDependencies: Flag = Field(True, description=(
+        "pip-install the Lambdas' third-party dependencies when bundling (tests turn it off)."))
+
+    @field_validator("scratchExpirationDays")
+    @classmethod
+    def _outlives_the_step_cache(cls, value: int, info: ValidationInfo) -> int:
+        # A cached step's outputs must still exist when the cache hands them out.
+        low = info.data.get("stepCacheDays", 1) + 1  # absent when it was refused itself
+        if not low <= value <= 3650:
+            raise PydanticCustomError(_OWN, "a whole number in [{low}, 3650]", {"low": low})
+        return value
 
     @classmethod
     def from_node(cls, node: Node) -> DeploymentConfig:
         """Read ``ltv:<key>`` context values (cdk.json or ``-c``), defaults for the rest."""
         values = {}
-        for item in fields(cls):
-            raw = node.try_get_context(PREFIX + item.name)
-            values[item.name] = DEFAULTS[item.name] if raw is None else raw
+        for name in cls.model_fields:
+            raw = node.try_get_context(PREFIX + name)
+            if raw is not None:
+                values[name] = raw
         return cls.from_mapping(values)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> DeploymentConfig:
-        unknown = set(values) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-        merged = {**DEFAULTS, **values}
-        converted = {}
-        for item in fields(cls):
-            default = DEFAULTS[item.name]
-            converted[item.name] = _convert(item.name, merged[item.name], type(default))
-        config = cls(**converted)
-        config._check()
-        return config
-
-    def _check(self) -> None:
-        if not _NAME.match(self.stackName):
-            _fail("stackName", self.stackName, "letters, digits and '-', starting with a letter, at most 41")
-        for key in ("processingInstanceType", "publishInstanceType"):
-            if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", getattr(self, key)):
-                _fail(key, getattr(self, key), "a SageMaker instance type such as ml.m5.xlarge")
-        _range("forecastShardCount", self.forecastShardCount, 1, 100)
-        _range("processingVolumeGb", self.processingVolumeGb, 1, 16384)
-        _range("processingMaxRuntimeMinutes", self.processingMaxRuntimeMinutes, 1, 7 * 24 * 60)
-        _range("pipelineTimeoutMinutes", self.pipelineTimeoutMinutes, 5, 7 * 24 * 60)
-        _range("stepCacheDays", self.stepCacheDays, 1, 365)
-        _range("scratchExpirationDays", self.scratchExpirationDays, self.stepCacheDays + 1, 3650)
-        if not _SCHEDULE.match(self.dailyPrepareSchedule):
-            _fail("dailyPrepareSchedule", self.dailyPrepareSchedule, "an EventBridge cron(...) or rate(...)")
-        if not _SECRET.match(self.slackSecretName):
-            _fail("slackSecretName", self.slackSecretName, "a Secrets Manager secret name")
-        _range("reportLinkHours", self.reportLinkHours, 1, 12)
-        _range("objectLockRetentionDays", self.objectLockRetentionDays, 1, 36500)
-        _range("logRetentionDays", self.logRetentionDays, 1, 3653)
-        _range("noncurrentVersionDays", self.noncurrentVersionDays, 1, 3650)
-        _range("apiThrottleRateLimit", self.apiThrottleRateLimit, 1, 10000)
-        _range("apiThrottleBurstLimit", self.apiThrottleBurstLimit, 1, 5000)
-        if self.alarmEmail and "@" not in self.alarmEmail:
-            _fail("alarmEmail", self.alarmEmail, "an e-mail address or empty")
+        """The settings ``values`` give, defaults for the rest; ``ValueError`` naming a bad key."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise ValueError(_message(error.errors())) from None
 
     # SageMaker writes pipeline names lower-case in ARNs: choose them lower-case.
     @property
@@ -145,31 +144,23 @@ class DeploymentConfig:
         return f"{self.stackName.lower()}-daily-prepare"
 
 
-def _fail(key: str, value: Any, expected: str) -> None:
-    raise ValueError(f"context {PREFIX}{key}={value!r}: expected {expected}")
+DEFAULTS: dict[str, Any] = {name: field.default for name, field in DeploymentConfig.model_fields.items()}
 
 
-def _range(key: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        _fail(key, value, f"a whole number in [{low}, {high}]")
-
-
-def _convert(key: str, value: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-        _fail(key, value, "true or false")
-    if kind is int:
-        if isinstance(value, bool):
-            _fail(key, value, "a whole number")
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            _fail(key, value, "a whole number")
-        return number
-    return str(value)
+def _message(errors: list[Any]) -> str:
+    """One line for the first problem: an unknown key first, else the first bad value."""
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown setting(s) {unknown}; known: {sorted(DEFAULTS)}"
+    error = errors[0]
+    key = str(error["loc"][0])
+    metadata = DeploymentConfig.model_fields[key].metadata
+    if error["type"] == _OWN:
+        expected = error["msg"]
+    elif error["type"] in ("greater_than_equal", "less_than_equal"):
+        low = next(m.ge for m in metadata if isinstance(m, Ge))
+        high = next(m.le for m in metadata if isinstance(m, Le))
+        expected = f"a whole number in [{low}, {high}]"
+    else:  # a pattern or type: say it the way the field's type documents it
+        expected = next(m.text for m in metadata if isinstance(m, Expected))
+    return f"context {PREFIX}{key}={error['input']!r}: expected {expected}"

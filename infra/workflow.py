@@ -26,8 +26,8 @@ from infra.config import DeploymentConfig
 from infra.function import HandlerFunction, log_retention
 from infra.processing import ProcessingPipelines
 from infra.storage import Storage
-from sagemaker_jobs import paths
 from sagemaker_jobs import definition as definitions
+from sagemaker_jobs import paths
 
 __all__ = ["ForecastWorkflow"]
 

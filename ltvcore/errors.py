@@ -36,4 +36,15 @@ class InputError(Exception):
         message = one_line(message)
         where = [one_line(part) for part in where]
         self.reason = message
+        self.errors = [(column, message)] if column and not file else []
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+    @classmethod
+    def for_fields(cls, problems: list[tuple[str, str]]) -> InputError:
+        """One error naming every invalid request field: ``(field, reason)`` each, in order."""
+        first, reason = problems[0]
+        error = cls(reason, column=first)
+        error.errors = [(field, one_line(text)) for field, text in problems]
+        if len(problems) > 1:
+            error.args = ("; ".join(f"field '{f}': {t}" for f, t in error.errors),)
+        return error

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from ltvcore.errors import InputError
 from ltvcore.models.registry import MODELS
 
-__all__ = ["CURVE_COLUMNS", "FORECAST_COLUMNS", "ForecastRequest", "MODELS", "OUTPUT_COLUMNS", "RETENTIONS", "check_as_of", "is_iso_date"]
+__all__ = ["CURVE_COLUMNS", "FORECAST_COLUMNS", "ForecastRequest", "MODELS", "OUTPUT_COLUMNS", "RETENTIONS",
+           "check_as_of", "is_iso_date",
+           "request_error"]
 
 RETENTIONS = ("ensemble", "sbg", "rational")
 MAX_HORIZON = 3650
@@ -26,94 +32,145 @@ OUTPUT_COLUMNS = frozenset(FORECAST_COLUMNS + CURVE_COLUMNS)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-@dataclass(frozen=True)
-class ForecastRequest:
-    """What determines a forecast's result (plus ``dataset``, which names its input)."""
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{_shown(value)} is not a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"{value} is out of range [{low}, {high}]")
+        return value
 
-    by: tuple[str, ...] = ("campaign",)
-    as_of: str | None = None
-    observe_days: int = 7
-    horizons: tuple[int, ...] = (30, 90, 180, 365)
-    confidence: float = 0.99
-    model: str = "curve"
-    retention: str = "ensemble"
-    window_days: int | None = None
-    dataset: str | None = None
-    seed: int = field(default=0)
+    return check
 
-    def __post_init__(self) -> None:
-        by = tuple(self.by)
-        if not by or any(not isinstance(c, str) or not c.strip() for c in by):
-            raise InputError("must name at least one column, e.g. campaign", column="by")
-        if len(set(by)) != len(by):
-            raise InputError("names a column twice", column="by")
-        clash = [c for c in by if c in OUTPUT_COLUMNS]
-        if clash:
-            raise InputError(f"'{clash[0]}' is also a column of forecast.csv / curve.csv, so it "
-                             "cannot name a group; rename that installs column "
-                             f"(e.g. {clash[0]}_segment)", column="by")
-        object.__setattr__(self, "by", by)
-        if self.as_of is not None:
-            if not is_iso_date(self.as_of):
-                raise InputError(f"{str(self.as_of)[:40]!r} is not a date YYYY-MM-DD",
-                                 column="as_of")
-            object.__setattr__(self, "as_of", str(self.as_of))
-        _integer(self.observe_days, "observe_days", 1, 366)
-        horizons = tuple(self.horizons)
-        if not horizons:
-            raise InputError("must list at least one horizon", column="horizons")
-        for h in horizons:
-            _integer(h, "horizons", 1, MAX_HORIZON)
-        object.__setattr__(self, "horizons", tuple(sorted(set(int(h) for h in horizons))))
-        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) \
-                or not 0.5 <= float(self.confidence) < 1:
-            raise InputError(f"{self.confidence!r} must be a number in [0.5, 1), e.g. 0.99",
-                             column="confidence")
-        object.__setattr__(self, "confidence", float(self.confidence))
-        if self.model not in MODELS:
-            raise InputError(f"'{self.model}' is not a model (choose from {', '.join(MODELS)})",
-                             column="model")
-        if self.retention not in RETENTIONS:
-            raise InputError(f"'{self.retention}' is not a retention fit "
-                             f"(choose from {', '.join(RETENTIONS)})", column="retention")
-        if self.window_days is not None:
-            _integer(self.window_days, "window_days", 1, 100000)
-            if self.window_days < self.observe_days:
-                raise InputError("must be at least observe_days", column="window_days")
-        _integer(self.seed, "seed", 0, 2**32 - 1)
+
+def _shown(value: Any) -> str:
+    return repr(value) if len(repr(value)) <= 60 else repr(value)[:56] + "…"
+
+
+def _sequence(value: Any) -> tuple:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError("must be a list")
+    return tuple(value)
+
+
+def _by(value: Any) -> tuple[str, ...]:
+    by = _sequence(value)
+    if not by or any(not isinstance(c, str) or not c.strip() for c in by):
+        raise ValueError("must name at least one column, e.g. campaign")
+    if len(set(by)) != len(by):
+        raise ValueError("names a column twice")
+    clash = [c for c in by if c in OUTPUT_COLUMNS]
+    if clash:
+        raise ValueError(f"'{clash[0]}' is also a column of forecast.csv / curve.csv, so it "
+                         "cannot name a group; rename that installs column "
+                         f"(e.g. {clash[0]}_segment)")
+    return by
+
+
+def _as_of(value: Any) -> str | None:
+    if value is not None and not is_iso_date(value):
+        raise ValueError(f"{str(value)[:40]!r} is not a date YYYY-MM-DD")
+    return value
+
+
+def _horizons(value: Any) -> tuple[int, ...]:
+    horizons = _sequence(value)
+    if not horizons:
+        raise ValueError("must list at least one horizon")
+    check = _whole(1, MAX_HORIZON)
+    return tuple(sorted(set(check(h) for h in horizons)))
+
+
+def _confidence(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= float(value) < 1:
+        raise ValueError(f"{_shown(value)} must be a number in [0.5, 1), e.g. 0.99")
+    return float(value)
+
+
+def _choice(kind: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{str(value)[:40]!r} is not a {kind} (choose from {', '.join(choices)})")
+        return value
+
+    return check
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _any_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{_shown(value)} is not text")
+    return value
+
+
+class ForecastRequest(BaseModel):
+    """What determines a forecast's result (plus ``dataset``, which names its input).
+
+    The one description of a request: the CLI builds it from its options (and takes its
+    defaults from here), the HTTP API and the Lambdas from JSON. Every field is checked by the
+    rule next to it; an invalid request raises :class:`~ltvcore.errors.InputError` naming every
+    invalid field at once (``errors``: one ``(field, reason)`` each).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: Annotated[tuple[str, ...], BeforeValidator(_by)] = ("campaign",)
+    as_of: Annotated[str | None, BeforeValidator(_as_of)] = None
+    observe_days: Annotated[int, BeforeValidator(_whole(1, 366))] = 7
+    horizons: Annotated[tuple[int, ...], BeforeValidator(_horizons)] = (30, 90, 180, 365)
+    confidence: Annotated[float, BeforeValidator(_confidence)] = 0.99
+    model: Annotated[str, BeforeValidator(_choice("model", MODELS))] = "curve"
+    retention: Annotated[str, BeforeValidator(_choice("retention fit", RETENTIONS))] = "ensemble"
+    window_days: Annotated[int | None, BeforeValidator(_optional(_whole(1, 100000)))] = None
+    dataset: Annotated[str | None, BeforeValidator(_any_text)] = None
+    seed: Annotated[int, BeforeValidator(_whole(0, 2**32 - 1))] = 0
+
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as error:
+            raise request_error(error) from None
+
+    @model_validator(mode="after")
+    def _window_covers_the_observed_days(self) -> ForecastRequest:
+        if self.window_days is not None and self.window_days < self.observe_days:
+            raise PydanticCustomError("window_days", "must be at least observe_days")
+        return self
 
     @classmethod
-    def from_dict(cls, data: dict, *, ignore: tuple[str, ...] = ("requested_by", "notify")) -> ForecastRequest:
+    def from_dict(cls, data: Mapping[str, Any], *,
+                  ignore: tuple[str, ...] = ("requested_by", "notify")) -> ForecastRequest:
         """Build from JSON-like fields (lists for ``by`` and ``horizons``); unknown fields are errors."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known - set(ignore))
-        if unknown:
-            raise InputError(f"unknown field (known: {', '.join(sorted(known))})", column=unknown[0])
-        fields = {k: v for k, v in data.items() if k in known}
-        for name in ("by", "horizons"):
-            value = fields.get(name)
-            if isinstance(value, str):
-                raise InputError("must be a list", column=name)
-            if value is not None:
-                try:
-                    fields[name] = tuple(value)
-                except TypeError:
-                    raise InputError("must be a list", column=name) from None
-        return cls(**fields)
+        return cls(**{k: v for k, v in data.items() if k not in ignore})
+
+    def replace(self, **changes: Any) -> ForecastRequest:
+        """A copy with ``changes``, checked like any request."""
+        return type(self)(**{**self.model_dump(), **changes})
 
     def normalised(self) -> dict:
         """The fields that determine the result, in canonical form (for the run id)."""
-        data = asdict(self)
+        data = self.model_dump()
         data["by"] = list(self.by)
         data["horizons"] = list(self.horizons)
         return data
 
 
-def _integer(value, name: str, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{value!r} is not a whole number", column=name)
-    if not low <= value <= high:
-        raise InputError(f"{value} is out of range [{low}, {high}]", column=name)
+def request_error(error: ValidationError) -> InputError:
+    """One :class:`InputError` naming every invalid field of a request."""
+    problems: list[tuple[str, str]] = []
+    known = ", ".join(ForecastRequest.model_fields)
+    for item in error.errors():
+        loc = [str(part) for part in item.get("loc", ())]
+        field = loc[0] if loc else ("window_days" if item.get("type") == "window_days" else "body")
+        if item.get("type") == "extra_forbidden":
+            reason = f"unknown field (known: {known})"
+        else:
+            reason = str(item.get("msg", "is not valid")).removeprefix("Value error, ")
+        problems.append((field, reason))
+    return InputError.for_fields(problems)
 
 
 def is_iso_date(value: object) -> bool:

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ltvcore.workflow import steps
 from ltvcore.errors import InputError
+from ltvcore.workflow import steps
 from sagemaker_jobs import _entry, paths
 
 

@@ -16,9 +16,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ltvcore.workflow import steps
 from ltvcore.errors import InputError
 from ltvcore.runs.naming import input_files_digest
+from ltvcore.workflow import steps
 from sagemaker_jobs import _entry, paths
 from sagemaker_jobs.definition import LATEST
 

@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from ltvcore.workflow import steps
 from ltvcore.errors import InputError
+from ltvcore.workflow import steps
 from sagemaker_jobs import _entry, paths
 
 

@@ -13,11 +13,15 @@ raising would only make EventBridge retry in vain.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import envelopes, event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 logger = Logger()
 tracer = Tracer()
@@ -27,23 +31,40 @@ MAX_CAUSE = 32768
 _GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 
 
+class PipelineStatusChange(BaseModel):
+    """The ``detail`` of the status-change event, as far as the callback reads it."""
+
+    currentPipelineExecutionStatus: str | None = None
+    pipelineExecutionArn: str = ""
+    pipelineExecutionDescription: str | None = None  # the task token
+
+
+# One client per container, made on first use: importing the handler needs no region or credentials.
+@cache
+def states() -> Any:
+    return boto3.client("stepfunctions")
+
+
+@cache
+def sagemaker() -> Any:
+    return boto3.client("sagemaker")
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    detail = event.get("detail") or {}
-    status = detail.get("currentPipelineExecutionStatus")
-    execution_arn = detail.get("pipelineExecutionArn", "")
-    token = (detail.get("pipelineExecutionDescription") or "").strip()
+@event_parser(model=PipelineStatusChange, envelope=envelopes.EventBridgeEnvelope)
+def handler(detail: PipelineStatusChange, context: LambdaContext) -> dict[str, Any]:
+    status, execution_arn = detail.currentPipelineExecutionStatus, detail.pipelineExecutionArn
+    token = (detail.pipelineExecutionDescription or "").strip()
     if status not in FINAL or not token:
         return {"action": "ignored", "status": status}
-    client = boto3.client("stepfunctions")
     try:
         if FINAL[status] is None:
-            client.send_task_success(taskToken=token, output=json.dumps(
+            states().send_task_success(taskToken=token, output=json.dumps(
                 {"pipeline_execution_arn": execution_arn, "status": status}))
         else:
-            client.send_task_failure(taskToken=token, error=FINAL[status],
-                                     cause=failure_cause(execution_arn, status)[:MAX_CAUSE])
+            states().send_task_failure(taskToken=token, error=FINAL[status],
+                                       cause=failure_cause(execution_arn, status)[:MAX_CAUSE])
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code not in _GONE:
@@ -57,12 +78,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def failure_cause(execution_arn: str, status: str) -> str:
     """The failed step and its job's own message, else the pipeline's failure reason."""
-    sagemaker = boto3.client("sagemaker")
     reason = ""
     try:
-        reason = sagemaker.describe_pipeline_execution(
+        reason = sagemaker().describe_pipeline_execution(
             PipelineExecutionArn=execution_arn).get("FailureReason") or ""
-        steps = sagemaker.list_pipeline_execution_steps(
+        steps = sagemaker().list_pipeline_execution_steps(
             PipelineExecutionArn=execution_arn)["PipelineExecutionSteps"]
         for step in steps:
             if step.get("StepStatus") != "Failed":
@@ -70,7 +90,7 @@ def failure_cause(execution_arn: str, status: str) -> str:
             message = step.get("FailureReason") or ""
             job_arn = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn", "")
             if job_arn:
-                job = sagemaker.describe_processing_job(ProcessingJobName=job_arn.rsplit("/", 1)[-1])
+                job = sagemaker().describe_processing_job(ProcessingJobName=job_arn.rsplit("/", 1)[-1])
                 message = job.get("ExitMessage") or job.get("FailureReason") or message
             return f"Step {step.get('StepName')} failed: {message}".strip()
     except Exception as error:  # noqa: BLE001 - the callback must go out even without details

@@ -13,17 +13,20 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
-from ltvcore.runs.naming import cached_code_version as code_version, planned_run_id
+from ltvcore.runs.naming import cached_code_version as code_version
+from ltvcore.runs.naming import planned_run_id
 from ltvcore.runs.store import MARKER_KEYS, open_store, parse_s3_uri
 
 logger = Logger()
@@ -34,21 +37,36 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     store: str = Field(alias="LTV_STORE")
     scratch_runs: str = Field(alias="LTV_SCRATCH_RUNS")  # s3://bucket/scratch/runs
 
 
-@lru_cache(maxsize=1)
+class ValidateTask(BaseModel):
+    """The Validate state's payload (infra/workflow.py): the execution's name and input."""
+
+    execution_name: str = ""
+    # Checked below rather than typed: a malformed input must fail as the InputError the run shows.
+    input: Any = None
+
+
+@cache
 def settings() -> Settings:
+    """The environment, read once per container."""
     return Settings.model_validate(dict(os.environ))
+
+
+@cache
+def s3() -> Any:  # one client per container, made on first use (importing needs no region)
+    return boto3.client("s3")
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    data = event.get("input")
+@event_parser(model=ValidateTask)
+def handler(event: ValidateTask, context: LambdaContext) -> dict[str, Any]:
+    data = event.input
     if not isinstance(data, dict):
         raise InputError("the execution input must be a JSON object")
     request = ForecastRequest.from_dict(dict(data.get("request") or {}))
@@ -61,7 +79,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not _DIGEST.fullmatch(digest):
         raise InputError("must be the sha256 digest of the dataset's files", column="input_digest")
     run_id = planned_run_id(request, digest)
-    if event.get("execution_name") != run_id or data.get("run_id", run_id) != run_id:
+    if event.execution_name != run_id or data.get("run_id", run_id) != run_id:
         raise InputError(f"the execution must be named by the run id {run_id} (request, data "
                          f"digest and code version {code_version()}): submit through POST /forecasts",
                          column="run_id")
@@ -79,8 +97,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     marker = {key: result[key] for key in MARKER_KEYS}
     open_store(settings().store).mark(run_id, "running", marker)
     bucket, prefix = parse_s3_uri(settings().scratch_runs)
-    boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{run_id}/request.json",
-                                  Body=json.dumps(result["request"], sort_keys=True).encode(),
-                                  ContentType="application/json")
+    s3().put_object(Bucket=bucket, Key=f"{prefix}/{run_id}/request.json",
+                    Body=json.dumps(result["request"], sort_keys=True).encode(), ContentType="application/json")
     logger.info("run accepted", extra={"run_id": run_id, "dataset": dataset})
     return result

@@ -18,8 +18,6 @@ shutdown for the work it will not do.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import logging
 import os
@@ -105,23 +103,13 @@ def _plain_error(error: BaseException) -> str:
 def notify_run(job: Job, store: ArtifactStore, error: str | None = None, *,
                dispatch: Callable[..., Any] | None = None) -> None:
     """Tell Slack (or print, with no webhooks configured) that ``job`` finished or failed."""
-    from ltvcore.notify import dispatch as default_dispatch, failure_message, success_message
+    from ltvcore.notify import dispatch as default_dispatch
+    from ltvcore.notify.announce import run_message
 
     send = dispatch or default_dispatch
-    if error is not None:
-        payload = failure_message(run_id=job.run_id, requested_by=job.requested_by,
-                                  dataset=job.dataset, error=error,
-                                  where_to_look=job.status_url or None)
-    else:
-        manifest = store.read_manifest(job.run_id)
-        text = store.read_bytes(job.run_id, "forecast.csv").decode("utf-8")
-        rows = list(csv.DictReader(io.StringIO(text)))
-        payload = success_message(run_id=job.run_id, requested_by=job.requested_by,
-                                  dataset=job.dataset, as_of=str(manifest.get("as_of", "")),
-                                  forecast_rows=rows, by=list(job.request.by),
-                                  warnings=manifest.get("warnings") or (),
-                                  report_url=job.status_url or None,
-                                  confidence=job.request.confidence)
+    payload = run_message(store, job.run_id, request=job.request.normalised(),
+                          requested_by=job.requested_by, dataset=job.dataset, error=error,
+                          report_url=job.status_url or None, where_to_look=job.status_url or None)
     send(payload, requested=list(job.notify))
 
 
@@ -214,8 +202,9 @@ class LocalLauncher:
         error: str | None = None
         try:
             self.store.mark(job.run_id, "running", self._marker(job))
-            compute = self._compute
-            if compute is None:
+            if self._compute is not None:
+                compute = self._compute
+            else:
                 from ltvcore.workflow.run import forecast_to_store as compute
             outcome = compute(job.request, events=job.inputs["events"],
                               installs=job.inputs.get("installs"), spend=job.inputs.get("spend"),

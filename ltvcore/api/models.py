@@ -8,13 +8,14 @@ day count); the rules a value must follow (ranges, known models, dates) live onc
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
 
-__all__ = ["DATASET_NAME", "ForecastBody", "check_dataset_name"]
+__all__ = ["BODY_FIELDS", "DATASET_NAME", "REQUEST_FIELDS", "ForecastBody", "check_dataset_name"]
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """A dataset is a folder *name*: never a path (no ``/``, ``\\``, ``..``, no leading dot)."""
@@ -32,40 +33,79 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
-class ForecastBody(BaseModel):
-    """``POST /forecasts`` (docs/interface.md, HTTP API): the CLI's options plus ``dataset`` and ``notify``."""
+#: The request fields a body may set: the CLI's options (the seed stays the server's).
+REQUEST_FIELDS = tuple(name for name in ForecastRequest.model_fields if name not in ("dataset", "seed"))
+BODY_FIELDS = ("dataset", *REQUEST_FIELDS, "notify")
+MAX_CHANNELS = 20
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+
+class ForecastBody(BaseModel):
+    """``POST /forecasts`` (docs/interface.md, HTTP API): a request plus ``dataset`` and ``notify``.
+
+    The request's fields and rules are :class:`~ltvcore.request.ForecastRequest`'s; this adds
+    only what is the API's own (the dataset is a folder name; Slack channels to tell).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     dataset: str
-    by: list[str] | None = None
-    as_of: str | None = None
-    observe_days: int | None = None
-    horizons: list[int] | None = None
-    confidence: float | None = None
-    model: str | None = None
-    retention: str | None = None
-    window_days: int | None = None
-    notify: Annotated[list[str], Field(max_length=20)] = []
+    notify: tuple[str, ...] = ()
+    request: ForecastRequest
 
-    @field_validator("dataset")
     @classmethod
-    def _dataset_is_a_name(cls, value: str) -> str:
-        return check_dataset_name(value)
+    def from_json(cls, data: Any) -> ForecastBody:
+        """The body of a JSON object, or one :class:`InputError` naming every invalid field."""
+        if not isinstance(data, dict):
+            raise InputError("the request body must be a JSON object", column="body")
+        return cls.model_validate(data)
 
-    @field_validator("notify")
+    @model_validator(mode="before")
     @classmethod
-    def _channels_are_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _CHANNEL.fullmatch(name.strip()):
-                raise ValueError(f"'{name[:80]}' is not a Slack channel name "
-                                 "(letters, digits, '.', '_' or '-')")
-        return [name.strip().lstrip("#") for name in value]
+    def _from_flat_fields(cls, data: Any) -> Any:
+        """The JSON shape (request fields beside ``dataset`` and ``notify``) to the model's."""
+        if not isinstance(data, dict) or "request" in data:
+            return data
+        problems: list[tuple[str, str]] = []
+        for name in sorted(set(data) - set(BODY_FIELDS), key=str):
+            problems.append((str(name)[:60], f"is not a request field (fields: {', '.join(BODY_FIELDS)})"))
+        dataset = data.get("dataset")
+        if dataset is None:
+            problems.append(("dataset", "is required"))
+        elif not isinstance(dataset, str):
+            problems.append(("dataset", "must be text, the name of a dataset folder"))
+        else:
+            try:
+                check_dataset_name(dataset)
+            except ValueError as error:
+                problems.append(("dataset", str(error)))
+        notify = _channels(data.get("notify"), problems)
+        given = {name: data[name] for name in REQUEST_FIELDS if data.get(name) is not None}
+        request = None
+        try:
+            request = ForecastRequest(**given)
+        except InputError as error:
+            problems += error.errors
+        if problems or request is None:
+            raise InputError.for_fields(problems)  # not a ValueError: pydantic lets it through
+        return {"dataset": dataset, "notify": notify, "request": request}
 
     def to_request(self) -> ForecastRequest:
-        """The validated request (raises ``InputError`` naming the field)."""
-        given = self.model_dump(exclude={"notify"}, exclude_none=True)
-        for name in ("by", "horizons"):
-            if name in given:
-                given[name] = tuple(given[name])
-        return ForecastRequest(**given)
+        """The request, naming its dataset."""
+        return self.request.replace(dataset=self.dataset)
+
+
+def _channels(value: Any, problems: list[tuple[str, str]]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        problems.append(("notify", "must be a list of Slack channel names"))
+        return ()
+    if len(value) > MAX_CHANNELS:
+        problems.append(("notify", f"names {len(value)} channels; at most {MAX_CHANNELS}"))
+        return ()
+    for name in value:
+        if not _CHANNEL.fullmatch(name.strip()):
+            problems.append(("notify", f"'{name[:80]}' is not a Slack channel name "
+                                       "(letters, digits, '.', '_' or '-')"))
+            return ()
+    return tuple(name.strip().lstrip("#") for name in value)

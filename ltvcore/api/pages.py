@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from ltvcore.request import ForecastRequest, MODELS, RETENTIONS
+from ltvcore.request import MODELS, RETENTIONS, ForecastRequest
 
 __all__ = ["form_page", "message_page", "run_page", "runs_page"]
 

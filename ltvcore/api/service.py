@@ -19,7 +19,7 @@ from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
 from ltvcore.request import check_as_of
 from ltvcore.runs.naming import planned_run_id
-from ltvcore.runs.store import S3Store, parse_s3_uri, validate_run_id
+from ltvcore.runs.store import S3Store, validate_run_id
 
 if TYPE_CHECKING:
     from ltvcore.api.datasets import Datasets
@@ -72,7 +72,6 @@ class ForecastService:
         self.link_seconds = link_seconds
         self.local = local
         self._submit_lock = threading.Lock()
-        self._signer: Any = None
 
     # -- submissions --------------------------------------------------------
     def submit(self, body: ForecastBody, *, requested_by: str, run_url: Any) -> Accepted:
@@ -164,22 +163,9 @@ class ForecastService:
             return self.presigned_url(run_id, name)
         return file_url(run_id, name)
 
-    def _presigner(self) -> Any:
-        """An S3 client signing with SigV4 (required for KMS-encrypted objects)."""
-        if self._signer is None:
-            import boto3
-            from botocore.config import Config
-
-            self._signer = boto3.client("s3", config=Config(signature_version="s3v4"))
-        return self._signer
-
     def presigned_url(self, run_id: str, name: str) -> str:
-        bucket, key = parse_s3_uri(f"{self.store.location(run_id)}/{name}")
-        disposition = ("inline" if name.endswith(".html")
-                       else f'attachment; filename="{run_id}-{name}"')
-        return self._presigner().generate_presigned_url(
-            "get_object", ExpiresIn=self.link_seconds,
-            Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition})
+        assert isinstance(self.store, S3Store)
+        return self.store.presigned_url(run_id, name, seconds=self.link_seconds)
 
     def artifact(self, run_id: str, name: str) -> bytes:
         """The bytes of one artifact of a complete run; ``RunNotFound`` otherwise."""

@@ -31,8 +31,9 @@ def _int_list(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ltvcore.request import MODELS, RETENTIONS
+    from ltvcore.request import MODELS, RETENTIONS, ForecastRequest
 
+    default = {name: info.default for name, info in ForecastRequest.model_fields.items()}
     parser = _Parser(prog="ltv", description="Campaign LTV forecasts with honest intervals.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -40,16 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--events", required=True, help="events file (.csv or .parquet)")
     fc.add_argument("--installs", help="installs file (.csv or .parquet)")
     fc.add_argument("--spend", help="spend per campaign (.csv or .parquet); enables ROAS")
-    fc.add_argument("--by", type=_csv_list, default=["campaign"],
+    fc.add_argument("--by", type=_csv_list, default=list(default["by"]),
                     help="group columns of installs, comma-separated (default campaign)")
     fc.add_argument("--as-of", help="last date whose data may be used (YYYY-MM-DD)")
-    fc.add_argument("--observe-days", type=int, default=7,
+    fc.add_argument("--observe-days", type=int, default=default["observe_days"],
                     help="only cohorts with at least this many observed days feed the fit")
-    fc.add_argument("--horizons", type=_int_list, default=[30, 90, 180, 365])
-    fc.add_argument("--confidence", type=float, default=0.99)
-    fc.add_argument("--model", default="curve", choices=MODELS)
-    fc.add_argument("--retention", default="ensemble", choices=RETENTIONS)
-    fc.add_argument("--window-days", type=int, default=None,
+    fc.add_argument("--horizons", type=_int_list, default=list(default["horizons"]))
+    fc.add_argument("--confidence", type=float, default=default["confidence"])
+    fc.add_argument("--model", default=default["model"], choices=MODELS)
+    fc.add_argument("--retention", default=default["retention"], choices=RETENTIONS)
+    fc.add_argument("--window-days", type=int, default=default["window_days"],
                     help="use only cohorts installed within this many days before as-of")
     fc.add_argument("--out", "--store", dest="store", default=None,
                     help="artifact store: a directory or s3://bucket/prefix "
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--events", required=True)
     bt.add_argument("--installs")
     bt.add_argument("--spend")
-    bt.add_argument("--by", type=_csv_list, default=["campaign"])
+    bt.add_argument("--by", type=_csv_list, default=list(default["by"]))
     when = bt.add_mutually_exclusive_group()
     when.add_argument("--as-of-dates", type=_csv_list, help="comma-separated as-of dates")
     when.add_argument("--every", type=int, default=7,
@@ -82,10 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--last", help="last as-of date of the rolling schedule")
     bt.add_argument("--models", type=_csv_list, default=["curve", "geometric"],
                     help=f"models to compare, comma-separated (from {', '.join(MODELS)})")
-    bt.add_argument("--observe-days", type=int, default=7)
-    bt.add_argument("--horizons", type=_int_list, default=[30, 90, 180, 365])
-    bt.add_argument("--confidence", type=float, default=0.99)
-    bt.add_argument("--retention", default="ensemble", choices=RETENTIONS)
+    bt.add_argument("--observe-days", type=int, default=default["observe_days"])
+    bt.add_argument("--horizons", type=_int_list, default=list(default["horizons"]))
+    bt.add_argument("--confidence", type=float, default=default["confidence"])
+    bt.add_argument("--retention", default=default["retention"], choices=RETENTIONS)
     bt.add_argument("--out", default="backtest", help="folder for backtest.csv and backtest.html")
     bt.set_defaults(func=_backtest)
 
@@ -96,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ltvcore.cli.runs import add_parsers as add_run_parsers
 
     add_run_parsers(sub)
-    from ltvcore.cli.serve import add_parser as add_serve_parser; add_serve_parser(sub)  # noqa: E702
+    from ltvcore.cli.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -111,8 +114,8 @@ def check_store(uri: str | None) -> None:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from ltvcore.workflow.run import forecast_to_store
     from ltvcore.request import ForecastRequest
+    from ltvcore.workflow.run import forecast_to_store
 
     request = ForecastRequest(
         by=tuple(args.by), as_of=args.as_of, observe_days=args.observe_days,
@@ -139,9 +142,9 @@ def _backtest(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from ltvcore.request import MODELS, ForecastRequest, is_iso_date
     from ltvcore.workflow.backtest import backtest, schedule, summarise, write_chart
     from ltvcore.workflow.forecast import load_inputs
-    from ltvcore.request import MODELS, ForecastRequest, is_iso_date
 
     for model in args.models:
         if model not in MODELS:

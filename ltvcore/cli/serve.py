@@ -60,7 +60,7 @@ def to_event(method: str, target: str, headers: list[tuple[str, str]], body: byt
         multi.setdefault(name, []).append(value)
     query = parse_qsl(split.query, keep_blank_values=True)
     query_single = {k: v for k, v in query} or None
-    query_multi: dict[str, list[str]] | None = {}
+    query_multi: dict[str, list[str]] = {}
     for k, v in query:
         query_multi.setdefault(k, []).append(v)
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
@@ -247,7 +247,7 @@ def _serve(args: argparse.Namespace) -> int:
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
     server = make_server(create_app(service), host=args.host, port=args.port, quiet=args.quiet,
                          check_host=loopback)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     if not loopback:
         print(f"warning: listening on {args.host}: anyone who can reach this address can start "
               "forecasts in any name", file=sys.stderr)

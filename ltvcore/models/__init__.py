@@ -9,8 +9,7 @@ request checks model names in the API Lambda, which has neither.
 from __future__ import annotations
 
 from ltvcore.models.base import ForecastModel
-from ltvcore.models.registry import (AUTO_CANDIDATES, MODELS, ModelOptions, build_model,
-                                     pools_groups)
+from ltvcore.models.registry import AUTO_CANDIDATES, MODELS, ModelOptions, build_model, pools_groups
 
 __all__ = ["AUTO_CANDIDATES", "ForecastModel", "MODELS", "ModelOptions", "build_model",
            "pools_groups"]

@@ -5,7 +5,8 @@ the early part of each cohort's life (days ``0 … split``) and scored on how we
 cumulative LTV each group has actually reached by its last observed day. With history (groups
 that have already reached the horizons), a backtest on them: each candidate forecasts those
 groups from the young groups' age and is scored over the calibrated horizons; the
-calibrated model brings its leave-one-group-out error on the same groups. The best score wins and is refitted on everything. Candidates, scores and
+calibrated model brings its leave-one-group-out error on the same groups. The best score wins
+and is refitted on everything. Candidates, scores and
 the choice are recorded in ``params.json`` so the report can say which model was used and why.
 """
 

@@ -1,9 +1,9 @@
 """Slack notifications for forecast runs.
 
 ``messages`` builds Block Kit payloads (pure), ``secrets`` finds the webhook URLs (Secrets
-Manager on AWS, env or a file locally) and ``delivery`` sends them: every team channel plus the
-channels a request names, each independently, with bounded retries, never raising and never
-revealing a URL. ``dispatch`` is the one call the notify step makes.
+Manager on AWS, env or a file locally; held as ``SecretStr``) and ``delivery`` sends them: every
+team channel plus the channels a request names, each independently, with bounded retries, never
+raising and never revealing a URL. ``dispatch`` is the one call the notify step makes.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from .delivery import (
     select_channels,
 )
 from .messages import failure_message, success_message
-from .secrets import SecretCache, WebhookConfig, WebhookConfigError, load_webhook_config
+from .secrets import WebhookConfig, WebhookConfigError, config_from_secret, load_webhook_config
 
 __all__ = [
     "ChannelResult",
     "DeliveryReport",
-    "SecretCache",
     "WebhookConfig",
     "WebhookConfigError",
+    "config_from_secret",
     "deliver",
     "dispatch",
     "failure_message",

@@ -28,8 +28,24 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO
+from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
 from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+from slack_sdk.http_retry import (
+    BackoffRetryIntervalCalculator,
+    ConnectionErrorRetryHandler,
+    FixedValueRetryIntervalCalculator,
+    HttpRequest,
+    HttpResponse,
+    Jitter,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+    RetryIntervalCalculator,
+    RetryState,
+)
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
 from .secrets import (
     WebhookConfig,
@@ -37,9 +53,6 @@ from .secrets import (
     load_webhook_config,
     normalise_channel_name,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from slack_sdk.http_retry import RetryHandler
 
 __all__ = [
     "ChannelResult",
@@ -214,9 +227,9 @@ class DeliveryReport:
 # --------------------------------------------------------------------------- channel choice
 
 
-def select_channels(configured: Mapping[str, str] | WebhookConfig, requested: Iterable[str] = (),
-                    *, defaults: Iterable[str] | None = None
-                    ) -> tuple[dict[str, str], list[str]]:
+def select_channels(configured: Mapping[str, str | SecretStr] | WebhookConfig,
+                    requested: Iterable[str] = (), *, defaults: Iterable[str] | None = None
+                    ) -> tuple[dict[str, SecretStr], list[str]]:
     """The channels one run goes to: the team channels plus those the request names.
 
     Parameters
@@ -233,16 +246,16 @@ def select_channels(configured: Mapping[str, str] | WebhookConfig, requested: It
     Returns
     -------
     (targets, unknown)
-        ``targets``: name → URL, team channels first, each once; ``unknown``: requested names
-        the deployment does not configure (to be reported as failures, not raised).
+        ``targets``: name → URL (a ``SecretStr``), team channels first, each once; ``unknown``:
+        requested names the deployment does not configure (to be reported as failures, not raised).
     """
     if isinstance(configured, WebhookConfig):
         webhooks = dict(configured.webhooks)
         team = configured.default_channels if defaults is None else defaults
     else:
-        webhooks = {normalise_channel_name(k): v for k, v in configured.items()}
+        webhooks = {normalise_channel_name(k): _secret(v) for k, v in configured.items()}
         team = webhooks.keys() if defaults is None else defaults
-    targets: dict[str, str] = {}
+    targets: dict[str, SecretStr] = {}
     unknown: list[str] = []
     for name in team:
         name = normalise_channel_name(name)
@@ -262,61 +275,82 @@ def select_channels(configured: Mapping[str, str] | WebhookConfig, requested: It
 # --------------------------------------------------------------------------- sending
 
 
+def _secret(url: str | SecretStr) -> SecretStr:
+    return url if isinstance(url, SecretStr) else SecretStr(url)
+
+
+def _reveal(url: str | SecretStr) -> str:
+    return url.get_secret_value() if isinstance(url, SecretStr) else url
+
+
 class _Attempts:
     def __init__(self) -> None:
         self.retries = 0
 
 
+class _ProportionalJitter(Jitter):
+    # slack_sdk's RandomJitter adds up to 1 s whatever the interval; keep it proportional.
+    def recalculate(self, duration: float) -> float:
+        return duration * (1.0 + random.random())
+
+
+def _retry_after_at_most(response: HttpResponse | None, limit: float) -> bool:
+    """False when a 429 asks to wait longer than ``limit`` seconds (or says nothing readable)."""
+    if response is None:
+        return True
+    for key, values in (response.headers or {}).items():
+        if key.lower() == "retry-after":
+            value = values[0] if isinstance(values, (list, tuple)) else values
+            try:
+                return float(value) <= limit
+            except (TypeError, ValueError):
+                return False
+    return True
+
+
+class _Counted(RetryHandler):
+    """One of slack_sdk's built-in handlers, its retries counted, its decision optionally narrowed.
+
+    Wrapping it through the two public methods the clients call (``can_retry``,
+    ``prepare_for_next_attempt``) instead of overriding its private ``_can_retry`` keeps this
+    working across slack_sdk releases: the built-in handler still decides, waits and spends the
+    shared attempt budget (``RetryState``) exactly as slack_sdk does.
+    """
+
+    def __init__(self, handler: RetryHandler, attempts: _Attempts, *,
+                 allow: Callable[[HttpResponse | None], bool] | None = None) -> None:
+        super().__init__(max_retry_count=handler.max_retry_count,
+                         interval_calculator=handler.interval_calculator)
+        self.handler = handler
+        self._attempts = attempts
+        self._allow = allow
+
+    def can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                  error: Exception | None = None) -> bool:
+        if not self.handler.can_retry(state=state, request=request, response=response, error=error):
+            return False
+        return self._allow is None or self._allow(response)
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        self.handler.prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        self._attempts.retries += 1
+
+
 def _retry_handlers(max_retries: int, backoff_factor: float, max_retry_after: float,
                     attempts: _Attempts) -> list[RetryHandler]:
-    from slack_sdk.http_retry import (
-        BackoffRetryIntervalCalculator,
-        ConnectionErrorRetryHandler,
-        FixedValueRetryIntervalCalculator,
-        Jitter,
-        RateLimitErrorRetryHandler,
-    )
-    from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
-
-    class _ProportionalJitter(Jitter):
-        # slack_sdk's RandomJitter adds up to 1 s whatever the interval; keep it proportional.
-        def recalculate(self, duration: float) -> float:
-            return duration * (1.0 + random.random())
-
+    interval: RetryIntervalCalculator
     if backoff_factor > 0:
         interval = BackoffRetryIntervalCalculator(backoff_factor, jitter=_ProportionalJitter())
     else:
         interval = FixedValueRetryIntervalCalculator(0.0)
-
-    class _Counting:
-        def prepare_for_next_attempt(self, **kwargs: Any) -> None:
-            super().prepare_for_next_attempt(**kwargs)  # type: ignore[misc]
-            attempts.retries += 1
-
-    class _Connection(_Counting, ConnectionErrorRetryHandler):
-        pass
-
-    class _Server(_Counting, ServerErrorRetryHandler):
-        pass
-
-    class _RateLimit(_Counting, RateLimitErrorRetryHandler):
-        def _can_retry(self, *, state, request, response=None, error=None) -> bool:
-            if not super()._can_retry(state=state, request=request, response=response,
-                                      error=error):
-                return False
-            for key, values in (response.headers or {}).items():
-                if key.lower() == "retry-after":
-                    value = values[0] if isinstance(values, (list, tuple)) else values
-                    try:
-                        return float(value) <= max_retry_after
-                    except (TypeError, ValueError):
-                        return False
-            return True
-
     return [
-        _Connection(max_retry_count=max_retries, interval_calculator=interval),
-        _RateLimit(max_retry_count=max_retries),
-        _Server(max_retry_count=max_retries, interval_calculator=interval),
+        _Counted(ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+                 attempts),
+        _Counted(RateLimitErrorRetryHandler(max_retry_count=max_retries), attempts,
+                 allow=lambda response: _retry_after_at_most(response, max_retry_after)),
+        _Counted(ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
+                 attempts),
     ]
 
 
@@ -330,8 +364,6 @@ def _send_one(channel: str, url: str, body: dict, *, max_retries: int, timeout: 
               sdk_logger: logging.Logger) -> ChannelResult:
     attempts = _Attempts()
     try:
-        from slack_sdk.webhook import WebhookClient
-
         client = WebhookClient(
             url,
             timeout=timeout,  # type: ignore[arg-type]
@@ -373,7 +405,7 @@ def _record(results: Iterable[ChannelResult],
                 logger.warning("notification log sink failed: %s", type(exc).__name__)
 
 
-def deliver(payload: Mapping[str, Any], webhooks: Mapping[str, str], *, max_retries: int = 3,
+def deliver(payload: Mapping[str, Any], webhooks: Mapping[str, str | SecretStr], *, max_retries: int = 3,
             timeout: float = 10, log_sink: Callable[[dict[str, Any]], Any] | None = None,
             unknown_channels: Iterable[str] = (), backoff_factor: float = 0.5,
             max_retry_after: float = 30.0, max_workers: int = 8) -> DeliveryReport:
@@ -384,7 +416,8 @@ def deliver(payload: Mapping[str, Any], webhooks: Mapping[str, str], *, max_retr
     payload
         A Block Kit message (``success_message``/``failure_message``).
     webhooks
-        Channel name → webhook URL (e.g. the ``targets`` of ``select_channels``).
+        Channel name → webhook URL, plain or ``SecretStr`` (e.g. the ``targets`` of
+        ``select_channels``).
     max_retries
         Retries per channel, shared by connection errors, 429 and 500/503.
     timeout
@@ -407,7 +440,8 @@ def deliver(payload: Mapping[str, Any], webhooks: Mapping[str, str], *, max_retr
     DeliveryReport
         One ``ChannelResult`` per channel, in the order given (unknown channels last).
     """
-    channels = list(webhooks.items())
+    # Posting is what the URLs are for: here, and only here, they are read out of SecretStr.
+    channels = [(name, _reveal(url)) for name, url in webhooks.items()]
     try:
         body = json.loads(json.dumps(dict(payload)))
     except (TypeError, ValueError) as exc:
@@ -415,9 +449,9 @@ def deliver(payload: Mapping[str, Any], webhooks: Mapping[str, str], *, max_retr
                                  error=f"payload is not JSON-serialisable ({type(exc).__name__})")
                    for name, _ in channels]
     else:
-        kwargs = dict(max_retries=max(0, int(max_retries)), timeout=timeout,
-                      backoff_factor=max(0.0, float(backoff_factor)),
-                      max_retry_after=float(max_retry_after), sdk_logger=_sdk_logger())
+        kwargs: dict[str, Any] = dict(max_retries=max(0, int(max_retries)), timeout=timeout,
+                                      backoff_factor=max(0.0, float(backoff_factor)),
+                                      max_retry_after=float(max_retry_after), sdk_logger=_sdk_logger())
         with _urls_in_use(url for _, url in channels):
             if len(channels) <= 1:
                 results = [_send_one(name, url, body, **kwargs) for name, url in channels]

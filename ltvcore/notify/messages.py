@@ -11,11 +11,11 @@ at most 150 characters, at most 10 section fields of at most 2000 characters eac
 from __future__ import annotations
 
 import json
-
 import math
-import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
+
+from ltvcore import decision
 
 __all__ = [
     "MAX_BLOCKS",
@@ -226,19 +226,9 @@ def _has_spend(rows: Sequence[Mapping[str, Any]]) -> bool:
     return any(_num(row.get("roas")) is not None for row in rows)
 
 
-def promising_rule(groups_have_roas: bool, median_ltv: float | None, horizon: int) -> str:
-    """The rule, in words, that the message states next to the ★ marks."""
-    if groups_have_roas:
-        return (f"{PROMISING_MARK} promising = ROAS lower bound ≥ 1.00x at {horizon} days "
-                "(spend paid back even at the pessimistic end of the interval)")
-    return (f"{PROMISING_MARK} promising = LTV lower bound at {horizon} days above the median "
-            f"LTV of all groups ({money(median_ltv)})")
-
-
-def _is_promising(g: _Group, with_roas: bool, median_ltv: float | None) -> bool:
-    if with_roas:
-        return g.roas_lower is not None and g.roas_lower >= 1.0
-    return (g.ltv_lower is not None and median_ltv is not None and g.ltv_lower > median_ltv)
+def promising_rule(groups_have_roas: bool, horizon: int) -> str:
+    """The rule, in words, that the message states next to the ★ marks (:mod:`ltvcore.decision`)."""
+    return f"{PROMISING_MARK} {decision.promising_rule(horizon, has_spend=groups_have_roas)}"
 
 
 def _group_line(g: _Group, with_roas: bool, promising: bool) -> str:
@@ -304,9 +294,7 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     h = main_horizon(forecast_rows, horizon) if forecast_rows else None
     groups = sorted(_groups_at(forecast_rows, by, h), key=_sort_key) if h is not None else []
     with_roas = _has_spend(forecast_rows)
-    ltvs = [g.ltv for g in groups if g.ltv is not None]
-    median_ltv = statistics.median(ltvs) if ltvs else None
-    promising = {g.label for g in groups if _is_promising(g, with_roas, median_ltv)}
+    promising = {g.label for g in groups if with_roas and decision.is_promising(g.roas_lower)}
 
     by_text = ", ".join(by) if by else "all users"
     level = f"{confidence:.0%} " if confidence is not None else ""
@@ -330,7 +318,7 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
         lines = [_group_line(g, with_roas, g.label in promising) for g in top]
         blocks.append(_section(_join_within(lines, head=head)))
 
-        rule = promising_rule(with_roas, median_ltv, h)
+        rule = promising_rule(with_roas, h)
         outside = [g.label for g in groups[len(top):] if g.label in promising]
         summary = f"{len(promising)} of {len(groups)} groups promising. {rule}."
         if outside:

@@ -2,8 +2,9 @@
 
 A webhook URL is a credential: whoever holds it can post to the channel. URLs live in AWS Secrets
 Manager on AWS and in a local environment variable or file on a laptop; they are never printed,
-logged, put in a report or written to an artifact. ``WebhookConfig``'s ``repr``/``str`` show
-channel names only.
+logged, put in a report or written to an artifact. ``WebhookConfig`` holds them as pydantic
+``SecretStr`` (masked in every ``repr``, ``str`` and dump); its own ``repr``/``str`` show channel
+names only, and only the sender reads a URL (``get_secret_value()``) to post to it.
 
 Config format (the Secrets Manager ``SecretString`` and the ``LTV_SLACK_CONFIG`` file alike)::
 
@@ -20,8 +21,9 @@ channels that see every run. When ``default_channels`` is absent, every channel 
 
 Where the config is read from (first match wins), see ``load_webhook_config``:
 
-1. an explicit ``secret_name`` or env ``LTV_SLACK_SECRET_NAME`` → Secrets Manager, cached per
-   process for ``ttl_seconds`` (default 5 minutes) so a warm Lambda does not re-read it per run;
+1. an explicit ``secret_name`` or env ``LTV_SLACK_SECRET_NAME`` → Secrets Manager through
+   Powertools ``parameters.get_secret``, which keeps the value in the process for ``max_age``
+   seconds (default 5 minutes) so a warm Lambda does not re-read it per run;
 2. env ``LTV_SLACK_WEBHOOK_URLS``: comma-separated URLs (named ``webhook-1``, ``webhook-2``, … by
    position) or ``name=URL`` pairs; all of them are team channels;
 3. env ``LTV_SLACK_CONFIG``: path of a JSON file in the format above;
@@ -33,29 +35,29 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
+    "DEFAULT_MAX_AGE_SECONDS",
     "ENV_SECRET_NAME",
     "ENV_WEBHOOK_URLS",
     "ENV_CONFIG_FILE",
     "WebhookConfig",
     "WebhookConfigError",
-    "SecretCache",
     "normalise_channel_name",
     "parse_webhook_urls",
     "config_from_json",
+    "config_from_secret",
     "load_webhook_config",
 ]
 
 ENV_SECRET_NAME = "LTV_SLACK_SECRET_NAME"
 ENV_WEBHOOK_URLS = "LTV_SLACK_WEBHOOK_URLS"
 ENV_CONFIG_FILE = "LTV_SLACK_CONFIG"
-DEFAULT_TTL_SECONDS = 300.0
+DEFAULT_MAX_AGE_SECONDS = 300
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _NAMED_ENTRY_RE = re.compile(r"^#?([A-Za-z0-9][A-Za-z0-9_.-]{0,79})=(https?://\S+)$")
@@ -86,18 +88,22 @@ def _check_url(url: Any, name: str, where: str) -> str:
     return url.strip()
 
 
-@dataclass(frozen=True, repr=False, eq=True)
-class WebhookConfig:
+class WebhookConfig(BaseModel):
     """Slack channels of a deployment: name → webhook URL, and which see every run.
 
     ``repr``/``str`` show the source and channel names only, never a URL.
     """
 
-    webhooks: Mapping[str, str] = field(default_factory=dict)
+    # A malformed value given directly (not through the parsers below) must not echo a URL either.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    webhooks: dict[str, SecretStr] = Field(default_factory=dict)
     default_channels: tuple[str, ...] = ()
     source: str = "none"
 
-    def __post_init__(self) -> None:
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Checked here rather than in a validator, which pydantic would wrap in a ValidationError.
         unknown = [c for c in self.default_channels if c not in self.webhooks]
         if unknown:
             raise WebhookConfigError(
@@ -166,90 +172,51 @@ def parse_webhook_urls(value: str, *, source: str = f"env:{ENV_WEBHOOK_URLS}") -
     return WebhookConfig(webhooks=webhooks, default_channels=tuple(webhooks), source=source)
 
 
+def _config_from_text(text: str, source: str, *, invalid: str = "not valid JSON") -> WebhookConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WebhookConfigError(f"{source}: {invalid} (line {exc.lineno})") from None
+    return config_from_json(data, source=source)
+
+
 def _config_from_file(path: str) -> WebhookConfig:
     source = f"file:{path}"
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise WebhookConfigError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    return _config_from_text(text, source)
+
+
+def _aws_error_code(exc: BaseException) -> str:
+    # get_secret re-raises boto3's error as a GetParameterError whose text may quote the service's
+    # message; only the error code (or the exception type) goes into ours.
+    for error in (exc, exc.__cause__, exc.__context__):
+        response = getattr(error, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+            return str(response["Error"]["Code"])
+    return type(exc.__context__ or exc).__name__
+
+
+def config_from_secret(secret_name: str, *, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> WebhookConfig:
+    """The config in Secrets Manager secret ``secret_name``, re-read at most every ``max_age`` s."""
+    # Powertools' parameters import boto3: only the AWS path needs it, so it is imported here.
+    from aws_lambda_powertools.utilities import parameters
+
+    source = f"secretsmanager:{secret_name}"
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WebhookConfigError(f"{source}: not valid JSON (line {exc.lineno})") from None
-    return config_from_json(data, source=source)
-
-
-class SecretCache:
-    """Reads the webhook config from Secrets Manager, at most once per ``ttl_seconds``.
-
-    ``fetches`` counts real reads (so tests and metrics can see the cache working). boto3 is
-    imported lazily, on the first read, so local use never needs it.
-    """
-
-    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, *,
-                 client_factory: Callable[[], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_seconds = float(ttl_seconds)
-        self._client_factory = client_factory
-        self._clock = clock
-        self._client: Any = None
-        self._entries: dict[str, tuple[float, WebhookConfig]] = {}
-        self._lock = threading.Lock()
-        self.fetches = 0
-
-    def _secrets_client(self) -> Any:
-        if self._client is None:
-            if self._client_factory is not None:
-                self._client = self._client_factory()
-            else:
-                import boto3  # lazy: only the AWS path needs it
-
-                self._client = boto3.client("secretsmanager")
-        return self._client
-
-    def get(self, secret_name: str) -> WebhookConfig:
-        """The config in ``secret_name``, from the cache while it is fresh."""
-        with self._lock:
-            now = self._clock()
-            hit = self._entries.get(secret_name)
-            if hit is not None and now - hit[0] < self.ttl_seconds:
-                return hit[1]
-            config = self._fetch(secret_name)
-            self._entries[secret_name] = (now, config)
-            return config
-
-    def _fetch(self, secret_name: str) -> WebhookConfig:
-        source = f"secretsmanager:{secret_name}"
-        self.fetches += 1
-        try:
-            resp = self._secrets_client().get_secret_value(SecretId=secret_name)
-        except Exception as exc:  # botocore ClientError and friends: no secret text in them
-            response = getattr(exc, "response", None)
-            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-            raise WebhookConfigError(
-                f"{source}: cannot read the secret ({code or type(exc).__name__})") from None
-        text = resp.get("SecretString")
-        if not text:
-            raise WebhookConfigError(f"{source}: the secret has no SecretString")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise WebhookConfigError(f"{source}: SecretString is not valid JSON "
-                                     f"(line {exc.lineno})") from None
-        return config_from_json(data, source=source)
-
-    def clear(self) -> None:
-        """Forget cached configs (e.g. after rotating the secret)."""
-        with self._lock:
-            self._entries.clear()
-
-
-_default_cache = SecretCache()
+        text = parameters.get_secret(secret_name, max_age=max_age)
+    except Exception as exc:  # a missing secret, no credentials or region: no secret text in ours
+        raise WebhookConfigError(f"{source}: cannot read the secret ({_aws_error_code(exc)})") from None
+    if not isinstance(text, str) or not text:  # absent, or a SecretBinary
+        raise WebhookConfigError(f"{source}: the secret has no SecretString")
+    return _config_from_text(text, source, invalid="SecretString is not valid JSON")
 
 
 def load_webhook_config(*, secret_name: str | None = None,
                         env: Mapping[str, str] | None = None,
-                        cache: SecretCache | None = None) -> WebhookConfig:
+                        max_age: int = DEFAULT_MAX_AGE_SECONDS) -> WebhookConfig:
     """The deployment's webhook config, from the first source that is set.
 
     Parameters
@@ -258,8 +225,8 @@ def load_webhook_config(*, secret_name: str | None = None,
         Secrets Manager secret to read; default env ``LTV_SLACK_SECRET_NAME``.
     env
         Environment to consult (default ``os.environ``).
-    cache
-        Secret cache to use (default a process-wide one with a 5-minute TTL).
+    max_age
+        Seconds a secret read from Secrets Manager is reused in this process (5 minutes).
 
     Raises
     ------
@@ -271,7 +238,7 @@ def load_webhook_config(*, secret_name: str | None = None,
     env = os.environ if env is None else env
     name = secret_name or (env.get(ENV_SECRET_NAME) or "").strip() or None
     if name:
-        return (cache or _default_cache).get(name)
+        return config_from_secret(name, max_age=max_age)
     urls = (env.get(ENV_WEBHOOK_URLS) or "").strip()
     if urls:
         return parse_webhook_urls(urls)

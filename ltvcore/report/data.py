@@ -15,12 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from ltvcore import decision
+
 __all__ = ["RunView", "load_run", "MAIN_HORIZON", "PROMISING_THRESHOLD"]
 
 #: The horizon decisions are made on, when the run has it; otherwise the longest one.
 MAIN_HORIZON = 365
-#: A campaign is promising when the lower bound of its ROAS interval is at least this.
-PROMISING_THRESHOLD = 1.0
+PROMISING_THRESHOLD = decision.PROMISING_ROAS
 
 FORECAST_FILE = "forecast.csv"
 CURVE_FILE = "curve.csv"
@@ -75,11 +76,11 @@ class RunView:
         return self.forecast[self.forecast["horizon_days"] == horizon]
 
     def is_promising(self, row: pd.Series) -> bool:
-        """The rule shown on the page: ROAS lower bound ≥ 1 at the main horizon."""
+        """:func:`ltvcore.decision.is_promising` at the main horizon."""
         if not self.has_spend or int(row["horizon_days"]) != self.main_horizon:
             return False
         lower = row["roas_lower"]
-        return bool(not _missing(lower) and lower >= PROMISING_THRESHOLD)
+        return decision.is_promising(None if _missing(lower) else float(lower))
 
 
 def _missing(value: Any) -> bool:

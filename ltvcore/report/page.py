@@ -93,9 +93,9 @@ def _fmt_request_value(value: Any) -> str:
 
 
 def _confidence_text(run: RunView) -> str:
-    level = run.request.get("confidence")
+    given = run.request.get("confidence")
     try:
-        level = float(level)
+        level = float(given)  # type: ignore[arg-type]  # a bad value falls to the except
     except (TypeError, ValueError):
         return "forecast"
     if 0 < level < 1:

@@ -23,9 +23,17 @@ from ltvcore.runs.manifest import (
 
 if TYPE_CHECKING:
     pass
-from ltvcore.runs.store_base import (RUNS_DIR, _RUN_ID, ArtifactStore, RunNotFoundError,
-                                      _copy_file, _load_staging, _marker_bytes, _safe_name,
-                                      validate_run_id)
+from ltvcore.runs.store_base import (
+    _RUN_ID,
+    RUNS_DIR,
+    ArtifactStore,
+    RunNotFoundError,
+    _copy_file,
+    _load_staging,
+    _marker_bytes,
+    _safe_name,
+    validate_run_id,
+)
 
 __all__ = ["LocalStore"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,7 @@ def cached_code_version() -> str:
         return _cache[1]
 
 
-def input_files_digest(files: dict[str, str | Path | None]) -> str:
+def input_files_digest(files: Mapping[str, str | Path | None]) -> str:
     """Digest of the input files by role (events, installs, spend): what the run id rests on.
 
     Hashing the files as given (not the parsed tables) lets the HTTP API name a run before any

@@ -21,9 +21,18 @@ from ltvcore.runs.manifest import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 from ltvcore.files import CHUNK_BYTES
-from ltvcore.runs.store_base import (RUNS_DIR, _RUN_ID, ArtifactStore, RunNotFoundError,
-                                      _error_code, _is_not_found, _load_staging, _marker_bytes,
-                                      _safe_name, validate_run_id)
+from ltvcore.runs.store_base import (
+    _RUN_ID,
+    RUNS_DIR,
+    ArtifactStore,
+    RunNotFoundError,
+    _error_code,
+    _is_not_found,
+    _load_staging,
+    _marker_bytes,
+    _safe_name,
+    validate_run_id,
+)
 
 __all__ = ["S3Store"]
 
@@ -43,6 +52,7 @@ class S3Store(ArtifactStore):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._client = client
+        self._signer: Any = None
 
     @property
     def client(self) -> S3Client:
@@ -51,6 +61,25 @@ class S3Store(ArtifactStore):
 
             self._client = boto3.client("s3")
         return self._client
+
+    def presigned_url(self, run_id: str, name: str, *, seconds: int) -> str:
+        """A link to one file of a run, valid for ``seconds``: HTML opens in the browser,
+        everything else downloads as ``<run_id>-<name>``.
+
+        Signed with SigV4, which KMS-encrypted objects require, by a client of its own (the
+        store's may be configured otherwise, e.g. an older signature or a test endpoint).
+        """
+        if self._signer is None:
+            import boto3
+            from botocore.config import Config
+
+            self._signer = boto3.client("s3", config=Config(signature_version="s3v4"))
+        disposition = ("inline" if name.endswith(".html")
+                       else f'attachment; filename="{validate_run_id(run_id)}-{name}"')
+        return self._signer.generate_presigned_url(
+            "get_object", ExpiresIn=seconds,
+            Params={"Bucket": self.bucket, "Key": self._key(run_id, name),
+                    "ResponseContentDisposition": disposition})
 
     @property
     def uri(self) -> str:

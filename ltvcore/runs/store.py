@@ -30,10 +30,21 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 from ltvcore.runs.local_store import LocalStore
 from ltvcore.runs.s3_store import S3Store
-from ltvcore.runs.store_base import (DEFAULT_STORE, MARKER_KEYS, MARKER_STATUSES, RUNS_DIR, STORE_ENV,
-                                     ArtifactStore, InvalidRunError, RunNotFoundError, StoreError,
-                                     parse_s3_run_uri, parse_s3_uri, request_summary,
-                                     validate_run_id)
+from ltvcore.runs.store_base import (
+    DEFAULT_STORE,
+    MARKER_KEYS,
+    MARKER_STATUSES,
+    RUNS_DIR,
+    STORE_ENV,
+    ArtifactStore,
+    InvalidRunError,
+    RunNotFoundError,
+    StoreError,
+    parse_s3_run_uri,
+    parse_s3_uri,
+    request_summary,
+    validate_run_id,
+)
 
 __all__ = [
     "DEFAULT_STORE",

@@ -69,10 +69,9 @@ from __future__ import annotations
 
 from ltvcore.sample.campaigns import campaign_names
 from ltvcore.sample.errors import SampleError
-from ltvcore.sample.files import (MAX_CAMPAIGNS, MAX_INSTALL_DAYS, MAX_OBSERVED_DAYS, MAX_USERS,
-                                  write_sample)
-from ltvcore.sample.simulation import Simulation, simulate
+from ltvcore.sample.files import MAX_CAMPAIGNS, MAX_INSTALL_DAYS, MAX_OBSERVED_DAYS, MAX_USERS, write_sample
 from ltvcore.sample.ground_truth import cut, truth
+from ltvcore.sample.simulation import Simulation, simulate
 
 __all__ = [
     "MAX_CAMPAIGNS",

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ltvcore.sample.errors import SampleError
-from ltvcore.sample.simulation import simulate
 from ltvcore.sample.ground_truth import cut, truth
+from ltvcore.sample.simulation import simulate
 
 __all__ = ["MAX_CAMPAIGNS", "MAX_INSTALL_DAYS", "MAX_OBSERVED_DAYS", "MAX_USERS", "write_sample"]
 

@@ -9,7 +9,6 @@ before its year is up.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,8 @@ import pandas as pd
 
 from ltvcore.data.cohorts import attach_installs
 from ltvcore.errors import InputError
-from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import Inputs, run_forecast
 
 __all__ = ["CHECKPOINTS", "backtest", "realised_ltv", "schedule", "summarise", "write_chart"]
 
@@ -32,12 +31,13 @@ def schedule(inputs: Inputs, *, every: int, first: str | None = None, last: str 
     first_install = (inputs.installs["install_date"].min() if inputs.installs is not None
                      else inputs.events["event_date"].min())
     start_default = np.datetime64(first_install, "D") + np.timedelta64(6, "D")
-    start: np.datetime64 = np.datetime64(first, "D") if first else start_default  # type: ignore[assignment]
-    stop: np.datetime64 = np.datetime64(last, "D") if last else end - np.timedelta64(min_horizon, "D")
+    start = np.datetime64(first, "D") if first else start_default
+    stop = np.datetime64(last, "D") if last else end - np.timedelta64(min_horizon, "D")
     if stop < start:
         raise InputError(f"the data end on {end} and no as-of date leaves {min_horizon} days to "
                          "check a forecast", column="as_of_dates")
-    dates = np.arange(start, stop + np.timedelta64(1, "D"), np.timedelta64(every, "D"))
+    dates = np.arange(start, stop + np.timedelta64(1, "D"),  # type: ignore[arg-type]
+                      np.timedelta64(every, "D"))
     return [str(d) for d in dates]
 
 
@@ -81,7 +81,7 @@ def backtest(inputs: Inputs, request: ForecastRequest, *, as_of_dates: list[str]
         if actual.empty:
             continue
         for model in models:
-            req = dataclasses.replace(request, as_of=as_of, model=model, horizons=horizons)
+            req = request.replace(as_of=as_of, model=model, horizons=horizons)
             try:
                 forecast = run_forecast(inputs, req).forecast
             except InputError as exc:

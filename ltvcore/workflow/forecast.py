@@ -22,9 +22,8 @@ from ltvcore.request import ForecastRequest, check_as_of
 
 __all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "run_forecast"]
 
-MIN_FIT_DAY = 2
+MIN_FIT_DAY = 2  # three observed days (0, 1, 2) at least: the rational fit has three parameters
 MAX_HISTORY_DAYS = 7305  # 20 years
-_MAY_BE_EMPTY = ("spend", "roas", "roas_lower", "roas_upper", "p_payback")  # three observed days (0, 1, 2) at least: the rational fit has three parameters
 
 
 @dataclass

@@ -9,8 +9,8 @@ that is used, so a run stays reproducible after the warehouse changes, and no ca
 
 from __future__ import annotations
 
-import json
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ltvcore.errors import InputError
-from ltvcore.workflow.forecast import load_inputs
-from ltvcore.workflow.run import compute, stage
-from ltvcore.workflow.artifacts import RUN_INFO
 from ltvcore.request import ForecastRequest
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import code_info, environment_differences, environment_info, read_manifest
 from ltvcore.runs.staging import staging
 from ltvcore.runs.store import RunNotFoundError, fetch_run
+from ltvcore.workflow.artifacts import RUN_INFO
+from ltvcore.workflow.forecast import load_inputs
+from ltvcore.workflow.run import compute, stage
 
 __all__ = ["Comparison", "reproduce"]
 

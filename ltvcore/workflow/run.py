@@ -16,18 +16,19 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ltvcore.workflow.forecast import Inputs, cut_inputs, load_inputs, run_forecast
-from ltvcore.workflow.artifacts import RUN_INFO, read_output_csv, write_outputs, write_snapshot
 from ltvcore.models import pools_groups
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
 from ltvcore.runs.naming import input_files_digest, planned_run_id
 from ltvcore.runs.staging import staging
 from ltvcore.runs.store import ArtifactStore, open_store
+from ltvcore.workflow.artifacts import RUN_INFO, read_output_csv, write_outputs, write_snapshot
+from ltvcore.workflow.forecast import Inputs, cut_inputs, load_inputs, run_forecast
 
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
            "input_files_digest", "planned_run_id", "publish", "stage"]
@@ -80,7 +81,7 @@ def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
     digest of the snapshot stands in.
     """
     events, installs, as_of = cut_inputs(inputs, request)
-    original, request = request, dataclasses.replace(request, as_of=as_of)
+    original, request = request, request.replace(as_of=as_of)
     frames = {"events": events, "installs": installs, "spend": inputs.spend}
     directory.mkdir(parents=True, exist_ok=True)
     paths = write_snapshot({k: v for k, v in frames.items() if v is not None}, directory)
@@ -112,8 +113,8 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
             drew_none = shard_index > 0
         else:
             inputs = _shard(inputs, staged.request, shard_index, shard_count)
-            drew_none = inputs.installs.empty
-    info = {"run_id": staged.run_id, "request": staged.request.normalised(),
+            drew_none = inputs.installs is None or inputs.installs.empty
+    info: dict[str, Any] = {"run_id": staged.run_id, "request": staged.request.normalised(),
             "as_of": staged.request.as_of, "input_digest": staged.input_digest,
             "inputs": dict(staged.inputs.names), "warnings": [], "timings": {}, "groups": 0}
     if drew_none:
@@ -133,6 +134,7 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
 def _shard(inputs: Inputs, request: ForecastRequest, index: int, count: int) -> Inputs:
     """Users of the groups whose stable hash falls in this shard."""
     installs = inputs.installs
+    assert installs is not None, "only data with installs is sharded"
     keys = installs[list(request.by)].astype(str).agg("\x1f".join, axis=1)
     codes, uniques = pd.factorize(keys)
     hashes = np.array([zlib.crc32(u.encode()) % count for u in uniques])
@@ -184,9 +186,9 @@ def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=
     target = open_store(store)
     with staging(target) as directory:
         staged = stage(inputs, request, directory, input_digest=input_digest)
-        reused = _existing(target, staged.run_id)
-        if reused is not None:
-            return reused
+        existing = _existing(target, staged.run_id)
+        if existing is not None:
+            return existing
         info = compute(staged)
         info["timings"]["total_s"] = time.perf_counter() - started
         (directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))

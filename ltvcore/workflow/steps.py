@@ -17,12 +17,12 @@ import pandas as pd
 
 from ltvcore.data.cohorts import attach_installs, cohort_table
 from ltvcore.errors import InputError
-from ltvcore.workflow.forecast import Inputs, load_inputs
-from ltvcore.workflow.artifacts import write_csv, write_snapshot
-from ltvcore.workflow.run import compute, publish as publish_run, stage
-from ltvcore.workflow.artifacts import RUN_INFO
-from ltvcore.runs.naming import input_files_digest
 from ltvcore.request import ForecastRequest
+from ltvcore.runs.naming import input_files_digest
+from ltvcore.workflow.artifacts import RUN_INFO, write_csv, write_snapshot
+from ltvcore.workflow.forecast import Inputs, load_inputs
+from ltvcore.workflow.run import compute, stage
+from ltvcore.workflow.run import publish as publish_run
 
 __all__ = ["find_inputs", "forecast", "prepare", "publish", "report"]
 
@@ -94,6 +94,10 @@ def forecast(request: dict, input_dir: Path, out_dir: Path, *, shard_index: int 
     return {"run_id": info["run_id"], "groups": info["groups"]}
 
 
+def _field_count(params: dict[str, Any]) -> int:
+    return len(params)
+
+
 def report(run_dirs: list[Path], out_dir: Path) -> dict:
     """Merge shard outputs into one run directory and write ``report.html``."""
     run_dirs = [Path(d) for d in run_dirs]
@@ -110,7 +114,8 @@ def report(run_dirs: list[Path], out_dir: Path) -> dict:
         merged = pd.concat(frames, ignore_index=True).sort_values(order, kind="stable")
         write_csv(merged, out_dir / name)
     params: list[dict[str, Any]] = [json.loads((d / "params.json").read_text()) for d in run_dirs]
-    combined = dict(max(params, key=lambda p: len(p)))
+    richest: dict[str, Any] = max(params, key=_field_count)
+    combined = dict(richest)
     combined["groups"] = sorted((g for p in params for g in p["groups"]),
                                 key=lambda g: [str(g["key"][c]) for c in by])
     combined["warnings"] = [w for p in params for w in p.get("warnings", [])]

@@ -58,10 +58,14 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
         # a bad value: the server's message appears next to the right field
         fill("horizons", "30,90")
         fill("confidence", "1.5")
+        fill("observe_days", "0")
         browser.eval("document.getElementById('submit').click()")
         message = browser.wait_for("document.getElementById('error-confidence').textContent")
         assert "confidence" in message and "[0.5, 1)" in message
+        # every invalid field at once, each next to its field
+        assert "out of range" in browser.eval("document.getElementById('error-observe_days').textContent")
         assert browser.eval("document.getElementById('error-horizons').textContent") == ""
+        fill("observe_days", "7")
         assert browser.eval("document.getElementById('accepted').hidden") is True
 
         # an as-of after the data ends: refused on that field, naming the data's last date

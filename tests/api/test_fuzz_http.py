@@ -24,8 +24,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from ltvcore.api.app import wants_html
-from ltvcore.errors import InputError
 from ltvcore.cli.serve import to_event
+from ltvcore.errors import InputError
 from tests.api.conftest import http_request, rest_event
 
 SEED = 20260409

@@ -377,6 +377,22 @@ def test_body_model_rejects_paths_and_builds_the_request() -> None:
     body = ForecastBody(dataset="demo", by=["campaign", "os"], horizons=[90, 30], notify=["#a"])
     request = body.to_request()
     assert request.horizons == (30, 90) and request.by == ("campaign", "os")
-    assert request.dataset == "demo" and body.notify == ["a"]
+    assert request.dataset == "demo" and body.notify == ("a",)
     with pytest.raises(InputError):
         ForecastBody(dataset="demo", confidence=2.0).to_request()
+
+
+def test_every_invalid_field_is_named_at_once() -> None:
+    with pytest.raises(InputError) as caught:
+        ForecastBody.from_json({"dataset": "../x", "confidence": 2.0, "horizons": [0],
+                                "notify": ["not a channel"], "colour": "red"})
+    assert [field for field, _ in caught.value.errors] == ["colour", "dataset", "notify",
+                                                           "horizons", "confidence"]
+
+
+def test_the_api_lists_every_invalid_field(api) -> None:
+    status, answer, _ = api.submit({"dataset": "demo", "confidence": 2.0, "observe_days": 0})
+    assert status == 400 and answer["field"] == "observe_days"
+    assert [e["field"] for e in answer["errors"]] == ["observe_days", "confidence"]
+    assert all(f"field '{e['field']}'" in e["error"] for e in answer["errors"])
+    assert "observe_days" in answer["error"] and "confidence" in answer["error"]

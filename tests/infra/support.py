@@ -44,6 +44,24 @@ def lambda_context(name: str = "test") -> SimpleNamespace:
                            get_remaining_time_in_millis=lambda: 30000)
 
 
+def pipeline_status_event(status: str, token: str, arn: str, display_name: str = "run") -> dict:
+    """What EventBridge delivers when a pipeline execution changes status (the shape of the
+    SageMaker documentation's example; the callback parses the whole envelope)."""
+    pipeline_arn = arn.split("/execution/")[0]
+    return {
+        "version": "0", "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+        "source": "aws.sagemaker", "account": ACCOUNT, "time": "2026-01-12T08:10:00Z",
+        "region": REGION, "resources": [pipeline_arn, arn],
+        "detail": {
+            "pipelineExecutionDisplayName": display_name, "currentPipelineExecutionStatus": status,
+            "previousPipelineExecutionStatus": "Executing",
+            "executionStartTime": "2026-01-12T08:00:00Z", "executionEndTime": "2026-01-12T08:10:00Z",
+            "pipelineExecutionDescription": token, "pipelineArn": pipeline_arn, "pipelineExecutionArn": arn,
+        },
+    }
+
+
 def resources(template: dict, kind: str) -> dict[str, dict]:
     return {key: value for key, value in template["Resources"].items() if value["Type"] == kind}
 

@@ -51,3 +51,31 @@ def test_bad_values_name_the_key(key, value, fragment):
 def test_unknown_setting_is_refused():
     with pytest.raises(ValueError, match="unknown setting"):
         DeploymentConfig.from_mapping({"shards": 3})
+
+
+@pytest.mark.parametrize(("values", "fragment"), [
+    ({"forecastShardCount": True}, "ltv:forecastShardCount=True: expected a whole number"),  # JSON true is no count
+    ({"forecastShardCount": "4.5"}, "expected a whole number"),
+    ({"reportLinkHours": 13}, "ltv:reportLinkHours=13: expected a whole number in [1, 12]"),
+    ({"alarmEmail": "ops"}, "ltv:alarmEmail='ops': expected an e-mail address or empty"),
+    ({"slackSecretName": "team slack"}, "a Secrets Manager secret name"),
+    # the default scratch expiry (14 days) must still outlive a step cache given on the command line
+    ({"stepCacheDays": "30"}, "ltv:scratchExpirationDays=14: expected a whole number in [31, 3650]"),
+])
+def test_messages_say_what_was_expected(values, fragment):
+    with pytest.raises(ValueError) as caught:
+        DeploymentConfig.from_mapping(values)
+    assert fragment in str(caught.value)
+
+
+def test_settings_are_read_from_the_cdk_context_and_frozen():
+    from aws_cdk import App
+
+    app = App(context={"ltv:forecastShardCount": "3", "ltv:bundleLambdaDependencies": "false",
+                       "ltv:alarmEmail": "ops@example.com"})
+    config = DeploymentConfig.from_node(app.node)
+    assert (config.forecastShardCount, config.bundleLambdaDependencies) == (3, False)
+    assert config.model_dump() == {**DEFAULTS, "forecastShardCount": 3, "bundleLambdaDependencies": False,
+                                   "alarmEmail": "ops@example.com"}
+    with pytest.raises(ValueError):
+        config.stackName = "Other"  # one deployment, one set of settings

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -39,8 +40,18 @@ from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids
 from ltvcore.runs.manifest import code_version
 from ltvcore.runs.store import open_store
-from tests.infra.support import (ACCOUNT, REGION, SlackStub, flatten, lambda_context, load_handler,
-                                 make_run, resources, synth)
+from tests.infra.support import (
+    ACCOUNT,
+    REGION,
+    SlackStub,
+    flatten,
+    lambda_context,
+    load_handler,
+    make_run,
+    pipeline_status_event,
+    resources,
+    synth,
+)
 
 BUCKET = "ltv-artifacts"
 STORE = f"s3://{BUCKET}"
@@ -128,9 +139,7 @@ class World:
         self.handlers = {"ValidateLambda": load_handler("validate"), "NotifyLambda": load_handler("notify")}
         for module in self.handlers.values():
             module.settings.cache_clear()
-        from ltvcore.notify.secrets import _default_cache
-
-        _default_cache.clear()
+        parameters.clear_caches()  # the webhook secret is read again, from this test's account
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", self._invoke_factory())
 
     # -- Lambda routing -----------------------------------------------------
@@ -202,12 +211,8 @@ class World:
     def pipeline_ends(self, status: str) -> dict:
         """EventBridge delivers the status change of the started pipeline to the callback Lambda."""
         started = self.wait_for_pipeline()
-        detail = {"pipelineExecutionArn": started["arn"], "currentPipelineExecutionStatus": status,
-                  "pipelineArn": started["arn"].split("/execution/")[0],
-                  "pipelineExecutionDescription": started["PipelineExecutionDescription"],
-                  "pipelineExecutionDisplayName": started["PipelineExecutionDisplayName"]}
-        event = {"source": "aws.sagemaker", "detail": detail,
-                 "detail-type": "SageMaker Model Building Pipeline Execution Status Change"}
+        event = pipeline_status_event(status, started["PipelineExecutionDescription"], started["arn"],
+                                      display_name=started["PipelineExecutionDisplayName"])
         return load_handler("pipeline_callback").handler(event, lambda_context("callback"))
 
     def finish(self, execution_arn: str, timeout: float = 30) -> dict:

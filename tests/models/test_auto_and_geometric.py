@@ -6,12 +6,12 @@ import pytest
 
 from ltvcore import sample
 from ltvcore.data.cohorts import truncate
-from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.models import AUTO_CANDIDATES, build_model
 from ltvcore.models.auto import AutoModel
 from ltvcore.request import ForecastRequest
 from ltvcore.retention import activity_curve
 from ltvcore.retention.geometric import GeometricRetention
+from ltvcore.workflow.forecast import Inputs, run_forecast
 
 
 @pytest.fixture(scope="module")

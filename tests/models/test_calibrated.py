@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 
 from ltvcore import sample
-from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.models import AUTO_CANDIDATES
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import Inputs, run_forecast
 
 
 def _inputs(history_campaigns: int) -> Inputs:
@@ -20,7 +20,8 @@ def _inputs(history_campaigns: int) -> Inputs:
         events = pd.concat([old_events.assign(user_id="h" + old_events["user_id"]), events])
         installs = pd.concat([old_installs.assign(user_id="h" + old_installs["user_id"],
                                                   campaign=old_installs["campaign"] + "_old"), installs])
-    return Inputs(events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")).reset_index(drop=True),
+    days = events["event_date"].to_numpy().astype("datetime64[D]")
+    return Inputs(events=events.assign(event_date=days).reset_index(drop=True),
                   installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")).reset_index(drop=True),
                   spend=None, names={"events": "events.csv", "installs": "installs.csv"})
 

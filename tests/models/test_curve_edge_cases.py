@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from ltvcore.errors import InputError
-from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import Inputs, run_forecast
 
 
 def _inputs(rows, installs):
@@ -26,7 +26,8 @@ def _cohort(campaign, users, days, *, active_after_day0=True, pay=1.0, start="20
         if active_after_day0:
             for d in range(1, days):
                 if (i + d) % (d + 1) == 0:
-                    rows.append((uid, str((pd.Timestamp(start) + pd.Timedelta(days=d)).date()), pay if i % 10 == 0 else 0.0))
+                    day = str((pd.Timestamp(start) + pd.Timedelta(days=d)).date())
+                    rows.append((uid, day, pay if i % 10 == 0 else 0.0))
     return rows, installs
 
 

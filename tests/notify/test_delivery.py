@@ -11,6 +11,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from pydantic import SecretStr
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RateLimitErrorRetryHandler, RetryState
 
 from ltvcore.notify import (
     WebhookConfig,
@@ -20,7 +22,7 @@ from ltvcore.notify import (
     print_message,
     select_channels,
 )
-from ltvcore.notify.delivery import SDK_LOGGER_NAME, redact
+from ltvcore.notify.delivery import SDK_LOGGER_NAME, _Attempts, _Counted, _retry_after_at_most, redact
 
 PAYLOAD = failure_message(run_id="run-1", requested_by="maria", dataset="mobile_q3",
                           error="events.csv, column 'revenue', row 3: negative revenue",
@@ -128,6 +130,32 @@ def test_retries_500_then_succeeds(slack):
     assert len(slack.posts_for("team")) == 3
 
 
+def test_secret_str_targets_are_posted_to(slack):
+    report = deliver(PAYLOAD, {"team": SecretStr(slack.url("team"))}, **FAST)
+    assert report.delivered == ("team",) and len(slack.posts_for("team")) == 1
+
+
+def test_counted_handler_keeps_slack_sdks_decision_and_only_narrows_it():
+    """Pins what the wrapper relies on: slack_sdk's public can_retry (429 only, shared budget)."""
+    attempts = _Attempts()
+    handler = _Counted(RateLimitErrorRetryHandler(max_retry_count=2), attempts,
+                       allow=lambda response: _retry_after_at_most(response, 5))
+    request = HttpRequest(method="POST", url="http://127.0.0.1/x", headers={})
+    state = RetryState()
+
+    def limited(wait: str, status: int = 429) -> HttpResponse:
+        return HttpResponse(status_code=status, headers={"Retry-After": [wait]})
+
+    assert handler.can_retry(state=state, request=request, response=limited("1"))
+    assert not handler.can_retry(state=state, request=request, response=limited("1", status=500))
+    assert not handler.can_retry(state=state, request=request, response=limited("120"))
+    assert not handler.can_retry(state=state, request=request, response=limited("soon"))
+    handler.prepare_for_next_attempt(state=state, request=request, response=limited("0"))
+    assert (attempts.retries, state.current_attempt) == (1, 1)
+    state.increment_current_attempt()  # another handler's retry spends the same budget
+    assert not handler.can_retry(state=state, request=request, response=limited("1"))
+
+
 def test_client_errors_are_not_retried(slack):
     url = slack.script("team", (404, {}, "no_service"))
     (result,) = deliver(PAYLOAD, {"team": url}, **FAST).results
@@ -176,7 +204,8 @@ def test_select_channels_team_plus_requested():
                            default_channels=("team",), source="test")
     targets, unknown = select_channels(config, ["growth", "#growth", "ghost", ""])
     assert list(targets) == ["team", "growth"] and unknown == ["ghost"]
-    assert select_channels(config, []) == ({"team": "https://a/1"}, [])
+    assert select_channels(config, []) == ({"team": SecretStr("https://a/1")}, [])
+    assert "https://a/1" not in repr(targets)  # the targets hold the URLs as SecretStr
     plain, _ = select_channels({"x": "https://a/x", "#y": "https://a/y"}, [])
     assert list(plain) == ["x", "y"]  # a plain mapping: every channel is a team channel
     only_requested, _ = select_channels({"x": "https://a/x"}, ["x"], defaults=[])

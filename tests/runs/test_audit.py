@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from ltvcore.runs.audit import verify
 from ltvcore.cli.runs import add_parsers
+from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import build_manifest, write_manifest
 from ltvcore.runs.store import LocalStore
 

@@ -14,8 +14,7 @@ from moto import mock_aws
 
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import build_manifest, write_manifest
-from ltvcore.runs.store import (ArtifactStore, InvalidRunError, LocalStore, RunNotFoundError, S3Store,
-                                fetch_run)
+from ltvcore.runs.store import ArtifactStore, InvalidRunError, LocalStore, RunNotFoundError, S3Store, fetch_run
 
 RUN_ID = "0123456789abcdef0123"
 OTHER_ID = "fedcba9876543210fedc"

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltvcore.sample import (SampleError, Simulation, campaign_names, cut, simulate, truth,
-                            write_sample)
+from ltvcore.sample import SampleError, Simulation, campaign_names, cut, simulate, truth, write_sample
 
 INSTALL_COLUMNS = ["user_id", "install_date", "campaign", "os", "channel", "is_emulator"]
 EVENT_COLUMNS = ["user_id", "event_date", "revenue"]

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from ltvcore import sample
-from ltvcore.workflow.backtest import backtest, realised_ltv, schedule, summarise
 from ltvcore.cli import main
-from ltvcore.workflow.forecast import Inputs
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.backtest import backtest, realised_ltv, schedule, summarise
+from ltvcore.workflow.forecast import Inputs
 
 
 def _inputs(events, installs):

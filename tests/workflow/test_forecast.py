@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from ltvcore import sample
-from ltvcore.workflow.forecast import Inputs, run_forecast
 from ltvcore.request import ForecastRequest
+from ltvcore.workflow.forecast import Inputs, run_forecast
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ltvcore.workflow.forecast import load_inputs, run_forecast
-from ltvcore.workflow.artifacts import write_outputs
 from ltvcore.request import ForecastRequest
 from ltvcore.sample import write_sample
+from ltvcore.workflow.artifacts import write_outputs
+from ltvcore.workflow.forecast import load_inputs, run_forecast
 
 GOLDEN = Path(__file__).parent / "golden"
 WRITE = os.environ.get("LTV_WRITE_GOLDEN") == "1"

@@ -6,11 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ltvcore.workflow import steps
 from ltvcore.cli import main
-from ltvcore.workflow.reproduce import reproduce
 from ltvcore.runs.audit import verify
 from ltvcore.sample import write_sample
+from ltvcore.workflow import steps
+from ltvcore.workflow.reproduce import reproduce
 
 
 @pytest.fixture(scope="module")

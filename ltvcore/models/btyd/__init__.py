@@ -38,12 +38,17 @@ given a user's own history; weekday and promotion effects are not modelled (see
 from __future__ import annotations
 
 from ltvcore.models.btyd.estimator import ASSUMPTIONS, EXTRAPOLATION_SD, BTYDModel, _expected_curves
-from ltvcore.models.btyd.inference import (FIT_METHODS, METHODS, InferenceSettings, Posterior,
-                                           infer)
-from ltvcore.models.btyd.latents import (_SHARE, _VARY, GROUP_PARAMS, LATENTS, PRIORS, SHARED,
-                                         group_params)
-from ltvcore.models.btyd.likelihood import (Layout, SamplingDensity, bgbb_rows, data_loglik,
-                                            latent_loglik, sampling_density, sampling_latent)
+from ltvcore.models.btyd.inference import FIT_METHODS, METHODS, InferenceSettings, Posterior, infer
+from ltvcore.models.btyd.latents import _SHARE, _VARY, GROUP_PARAMS, LATENTS, PRIORS, SHARED, group_params
+from ltvcore.models.btyd.likelihood import (
+                                           Layout,
+                                           SamplingDensity,
+                                           bgbb_rows,
+                                           data_loglik,
+                                           latent_loglik,
+                                           sampling_density,
+                                           sampling_latent,
+)
 from ltvcore.models.btyd.model import Mode, build_pymc_model, find_mode, sampling_layout
 from ltvcore.models.btyd.stats import SufficientStats, collapse
 

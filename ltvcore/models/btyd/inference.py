@@ -36,8 +36,15 @@ import numpy as np
 
 from ltvcore.models.btyd.latents import _SHARE, _VARY, LATENTS, Priors, plain_priors, prior_vectors
 from ltvcore.models.btyd.likelihood import Layout, sampling_latent
-from ltvcore.models.btyd.model import (Mode, build_pymc_model, find_mode, import_pymc,
-                                       laplace_covariance, quiet, sampling_layout)
+from ltvcore.models.btyd.model import (
+    Mode,
+    build_pymc_model,
+    find_mode,
+    import_pymc,
+    laplace_covariance,
+    quiet,
+    sampling_layout,
+)
 from ltvcore.models.btyd.stats import SufficientStats
 
 __all__ = ["FIT_METHODS", "InferenceSettings", "METHODS", "Posterior", "fit_advi", "fit_map",

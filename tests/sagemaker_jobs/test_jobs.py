@@ -17,9 +17,8 @@ import pytest
 from ltvcore.api.datasets import LocalDatasets
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
-from ltvcore.runs import ids
+from ltvcore.runs import ids, naming
 from ltvcore.runs.audit import verify
-from ltvcore.runs import naming
 from ltvcore.runs.manifest import code_version
 from ltvcore.runs.store import open_store
 from ltvcore.sample import write_sample

@@ -1,4 +1,4 @@
-"""The API Lambda behind API Gateway: REST proxy events in, docs/interface.md, HTTP API answers out, one
+"""lambdas/api: REST proxy events in, docs/interface.md, HTTP API answers out, one
 Step Functions execution per run id (moto), and no pandas in the Lambda."""
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""lambdas/notify: the workflow's last state against moto (S3, Secrets Manager) and a local Slack
+stand-in, with the payload the Notify* states send."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+
+import boto3
+import pytest
+from aws_lambda_powertools import Logger
+
+from ltvcore.api.launchers import Job
+from ltvcore.runs.store import open_store
+from tests.infra.support import SlackStub, lambda_context, load_handler, make_run
+from tests.lambdas.support import BUCKET, STORE, make_job
+
+
+@pytest.fixture
+def slack():
+    stub = SlackStub()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def notify(aws, monkeypatch, slack):
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(Name="ltv-forecast/slack", SecretString=json.dumps({
+        "channels": {"team-ltv": slack.url("team"), "growth": slack.url("growth")},
+        "default_channels": ["team-ltv"]}))
+    monkeypatch.setenv("LTV_STORE", STORE)
+    monkeypatch.setenv("LTV_NOTIFICATIONS", f"{STORE}/notifications")
+    monkeypatch.setenv("LTV_SLACK_SECRET_NAME", "ltv-forecast/slack")
+    monkeypatch.setenv("LTV_REPORT_LINK_HOURS", "2")
+    module = load_handler("notify")
+    module.settings.cache_clear()
+    stream = io.StringIO()
+    monkeypatch.setattr(module.logger.registered_handler, "stream", stream)
+    return module, stream
+
+
+def _state(job: Job, **more) -> dict:
+    validated = {"run_id": job.run_id, "request": job.request.normalised(), "dataset": job.dataset,
+                 "requested_by": job.requested_by, "notify": list(job.notify), "as_of": "latest"}
+    return {"input": job.execution_input(STORE), "validated": validated, **more}
+
+
+def test_notify_success_reads_the_run_and_fans_out(notify, slack, aws, tmp_path):
+    module, logs = notify
+    job = make_job()
+    make_run(tmp_path, STORE, job.run_id, request=job.request.normalised())
+    state = _state(job, publish={"job": "ltv-publish-1", "status": "Completed"})
+    result = module.handler({"status": "succeeded", "execution_name": job.run_id,
+                             "execution_arn": "arn:aws:states:us-east-1:1:execution:sm:x", "state": state},
+                            lambda_context("notify"))
+    assert result == {"ok": True, "delivered": ["team-ltv", "growth"], "failed": []}
+    assert sorted(path.rsplit("/", 1)[-1] for path, _ in slack.posts) == ["growth", "team"]
+    message = json.dumps(slack.posts[0][1])
+    assert job.run_id in message and "spring" in message and "few installs in summer" in message
+    assert "X-Amz-Expires=7200" in message and "2 hours" in message  # pre-signed, lifetime stated
+    logs_written = aws.list_objects_v2(Bucket=BUCKET, Prefix=f"notifications/{job.run_id}/")["Contents"]
+    assert logs_written[0]["Key"].endswith("-succeeded.json")
+    assert "/services/" not in logs.getvalue() + json.dumps(result)  # webhook URLs stay secret
+    record = aws.get_object(Bucket=BUCKET, Key=logs_written[0]["Key"])["Body"].read().decode()
+    assert "/services/" not in record
+
+
+def test_notify_failure_marks_the_run_failed_in_plain_words(notify, slack):
+    module, _logs = notify
+    job = make_job()
+    error = {"Error": "InputError", "Cause": json.dumps({
+        "errorType": "InputError", "errorMessage": "field 'horizons': 0 is out of range [1, 3650]"})}
+    module.handler({"status": "failed", "execution_name": job.run_id,
+                    "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:sm:{job.run_id}",
+                    "state": {"input": job.execution_input(STORE), "error": error}},
+                   lambda_context("notify"))
+    status = open_store(STORE).status(job.run_id)
+    assert status["status"] == "failed"
+    assert status["detail"]["error"] == ("The request or its data was not usable: "
+                                         "field 'horizons': 0 is out of range [1, 3650]")
+    message = json.dumps(slack.posts[0][1])
+    assert "out of range" in message and "console.aws.amazon.com/states" in message
+
+
+def test_notify_never_raises_when_slack_is_down(notify, slack, monkeypatch):
+    module, _logs = notify
+    monkeypatch.setattr(module, "dispatch", functools.partial(module.dispatch, backoff_factor=0.0))
+    slack.status = 500
+    job = make_job()
+    result = module.handler({"status": "failed", "execution_name": job.run_id, "execution_arn": "",
+                             "state": {"input": job.execution_input(STORE),
+                                       "error": {"Error": "States.Timeout", "Cause": ""}}},
+                            lambda_context("notify"))
+    assert result["ok"] is False and set(result["failed"]) == {"team-ltv", "growth"}
+    assert len(slack.posts) == 2 * 4  # each channel: one try and three bounded retries
+
+
+def test_notify_reads_the_webhook_secret_once_per_container(notify, slack, aws):
+    module, _logs = notify
+    job = make_job()
+    event = {"status": "failed", "execution_name": job.run_id, "execution_arn": "",
+             "state": {"input": job.execution_input(STORE), "error": {"Error": "States.Timeout"}}}
+    module.handler(event, lambda_context("notify"))
+    boto3.client("secretsmanager").delete_secret(SecretId="ltv-forecast/slack", ForceDeleteWithoutRecovery=True)
+    assert module.handler(event, lambda_context("notify"))["ok"] is True  # Powertools' cache (5 min)
+    assert len(slack.posts) == 2 * 2
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    ({"Error": "PipelineFailed", "Cause": "Step Prepare failed: bad row"},
+     "The forecast pipeline did not finish. Step Prepare failed: bad row"),
+    ({"Error": "States.Timeout"}, "The forecast pipeline did not report back in time; the run was given up."),
+    ({"Error": "States.TaskFailed", "Cause": "job failed"}, "States.TaskFailed: job failed"),
+    ({}, "The run failed."),
+])
+def test_plain_error(error, expected):
+    assert load_handler("notify").plain_error(error) == expected
+
+
+def test_handlers_log_json_lines(notify):
+    module, logs = notify
+    module.logger.info("probe")
+    assert json.loads(logs.getvalue().splitlines()[-1])["message"] == "probe"
+    assert isinstance(module.logger, Logger)  # Powertools' structured logger, not print
