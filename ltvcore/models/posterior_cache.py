@@ -21,12 +21,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from ltvcore.files import atomic_write
 
 __all__ = ["PosteriorCache", "cache_key", "default_cache_dir"]
 
@@ -87,14 +88,9 @@ class PosteriorCache:
         payload[_META] = np.array(json.dumps({**(meta or {}), "key": key}, sort_keys=True,
                                              default=str))
         target = self.path(key)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                _write_npz(handle, payload)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        _write_npz(buffer, payload)
+        atomic_write(target, buffer.getvalue())
         return target
 
 
