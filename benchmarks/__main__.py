@@ -1,14 +1,15 @@
-"""``python -m benchmarks [accuracy|speed|btyd ...]``: run benchmarks and print their tables."""
+"""``python -m benchmarks [accuracy|payback|speed|btyd ...]``: run benchmarks and print their tables."""
 
 from __future__ import annotations
 
 import argparse
 
-from benchmarks import accuracy, btyd_speed, speed
+from benchmarks import accuracy, btyd_speed, payback, speed
 
 # btyd: NUTS/MAP/ADVI speed and memory over 200 groups, and btyd against the truth with its
 # 99% intervals (needs the `bayes` extra, which `make` installs).
-SUITES = {"accuracy": accuracy.main, "speed": speed.main, "btyd": btyd_speed.main}
+SUITES = {"accuracy": accuracy.main, "payback": payback.main, "speed": speed.main,
+          "btyd": btyd_speed.main}
 
 
 def main() -> None:

@@ -22,11 +22,13 @@ __all__ = ["CURVE_COLUMNS", "FORECAST_COLUMNS", "ForecastRequest", "MODELS", "OU
 
 RETENTIONS = ("ensemble", "sbg", "rational")
 MAX_HORIZON = 3650
+MAX_TARGET_ROAS = 100.0
 
 #: Columns of ``forecast.csv`` and ``curve.csv`` besides the group's ``by`` columns. A group
 #: column of the same name would overwrite them, so ``by`` may not name one.
 FORECAST_COLUMNS = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model",
-                    "spend", "roas", "roas_lower", "roas_upper", "p_payback")
+                    "spend", "roas", "roas_lower", "roas_upper", "p_payback",
+                    "days_to_payback", "days_to_payback_lower", "days_to_payback_upper")
 CURVE_COLUMNS = ("day", "ltv", "ltv_lower", "ltv_upper")
 OUTPUT_COLUMNS = frozenset(FORECAST_COLUMNS + CURVE_COLUMNS)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -87,6 +89,14 @@ def _confidence(value: Any) -> float:
     return float(value)
 
 
+def _target_roas(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < float(value) <= MAX_TARGET_ROAS:
+        raise ValueError(f"{_shown(value)} must be a number in (0, {MAX_TARGET_ROAS:g}], "
+                         "e.g. 1.0 for break-even")
+    return float(value)
+
+
 def _choice(kind: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
@@ -122,6 +132,8 @@ class ForecastRequest(BaseModel):
     observe_days: Annotated[int, BeforeValidator(_whole(1, 366))] = 7
     horizons: Annotated[tuple[int, ...], BeforeValidator(_horizons)] = (30, 90, 180, 365)
     confidence: Annotated[float, BeforeValidator(_confidence)] = 0.99
+    #: The ROAS a campaign must reach to count as paid back (``p_payback``, days to payback).
+    target_roas: Annotated[float, BeforeValidator(_target_roas)] = 1.0
     model: Annotated[str, BeforeValidator(_choice("model", MODELS))] = "curve"
     retention: Annotated[str, BeforeValidator(_choice("retention fit", RETENTIONS))] = "ensemble"
     window_days: Annotated[int | None, BeforeValidator(_optional(_whole(1, 100000)))] = None

@@ -49,7 +49,7 @@ def form_page(*, prefix: str, datasets: dict[str, dict[str, Any]]) -> str:
     return render("form.html", prefix=prefix, data=data,
                   observe_days=defaults.observe_days,
                   horizons=",".join(str(h) for h in defaults.horizons),
-                  confidence=defaults.confidence)
+                  confidence=defaults.confidence, target_roas=defaults.target_roas)
 
 
 def run_page(*, prefix: str, run: dict[str, Any]) -> str:

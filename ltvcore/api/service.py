@@ -8,12 +8,15 @@ data is parsed.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ltvcore import decision
 from ltvcore.api.launchers import Job, Launcher
 from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
@@ -154,7 +157,32 @@ class ForecastService:
         if links and state == "succeeded":
             entry["files"] = {name: self.link(status["run_id"], name, file_url)
                               for name in ARTIFACTS}
+            entry.update(self._decision(status["run_id"], request))
         return entry
+
+    def _decision(self, run_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The run page's decision table: :func:`ltvcore.decision.decide` on forecast.csv,
+        so it ranks and labels exactly as the report and the Slack message do."""
+        by = [str(c) for c in request.get("by") or ["campaign"]]
+        try:
+            text = self.store.read_bytes(run_id, "forecast.csv").decode("utf-8")
+            rows = list(csv.DictReader(io.StringIO(text)))
+            limits = decision.thresholds()
+        except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:
+            return {"decision": [], "decision_note": f"no decision: {error}"}
+        horizons = sorted({int(float(r["horizon_days"])) for r in rows if r.get("horizon_days")})
+        if not horizons:
+            return {"decision": [], "decision_note": "forecast.csv holds no rows"}
+        horizon = decision.main_horizon(horizons)
+        ranked = decision.decide(rows, by, horizon=horizon, limits=limits)
+        target = request.get("target_roas")
+        return {
+            "decision": [d.as_dict(by) for d in ranked],
+            "decision_note": (f"{decision.counts_text(ranked)}. "
+                              f"{decision.rule_text(limits, horizon, target)}." if ranked
+                              else decision.no_spend_text()),
+            "decision_horizon": horizon, "decision_max_days": horizons[-1],
+        }
 
     # -- artifacts ----------------------------------------------------------
     def link(self, run_id: str, name: str, file_url: Any) -> str:

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only cohorts with at least this many observed days feed the fit")
     fc.add_argument("--horizons", type=_int_list, default=list(default["horizons"]))
     fc.add_argument("--confidence", type=float, default=default["confidence"])
+    fc.add_argument("--target-roas", type=float, default=default["target_roas"],
+                    help="ROAS that counts as paid back, for p_payback and days to payback "
+                         "(default 1.0: break-even)")
     fc.add_argument("--model", default=default["model"], choices=MODELS)
     fc.add_argument("--retention", default=default["retention"], choices=RETENTIONS)
     fc.add_argument("--window-days", type=int, default=default["window_days"],
@@ -120,7 +123,7 @@ def _forecast(args: argparse.Namespace) -> int:
     request = ForecastRequest(
         by=tuple(args.by), as_of=args.as_of, observe_days=args.observe_days,
         horizons=tuple(args.horizons), confidence=args.confidence, model=args.model,
-        retention=args.retention, window_days=args.window_days,
+        retention=args.retention, window_days=args.window_days, target_roas=args.target_roas,
     )
     check_store(args.store)
     outcome = forecast_to_store(request, events=args.events, installs=args.installs,

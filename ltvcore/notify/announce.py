@@ -42,4 +42,5 @@ def run_message(store: ArtifactStore, run_id: str, *, request: Mapping[str, Any]
         run_id=run_id, requested_by=requested_by, dataset=str(dataset or ""),
         as_of=str(manifest.get("as_of") or request.get("as_of") or ""), forecast_rows=rows,
         by=list(request.get("by") or ["campaign"]), warnings=manifest.get("warnings") or (),
-        report_url=report_url, link_lifetime=link_lifetime, confidence=request.get("confidence"))
+        report_url=report_url, link_lifetime=link_lifetime, confidence=request.get("confidence"),
+        target_roas=request.get("target_roas"))

@@ -23,7 +23,7 @@ __all__ = [
     "success_message",
     "failure_message",
     "main_horizon",
-    "promising_rule",
+    "decision_rule",
     "workflow_error_text",
 ]
 
@@ -34,7 +34,7 @@ MAX_FIELD_TEXT = 2000
 MAX_FIELDS = 10
 MAX_FALLBACK_TEXT = 1000
 PREFERRED_HORIZON = 365
-PROMISING_MARK = "★"
+LABEL_MARK = {decision.SCALE: "🟢 scale", decision.WATCH: "🟡 watch", decision.CUT: "🔴 cut"}
 
 
 # --------------------------------------------------------------------------- formatting
@@ -226,17 +226,25 @@ def _has_spend(rows: Sequence[Mapping[str, Any]]) -> bool:
     return any(_num(row.get("roas")) is not None for row in rows)
 
 
-def promising_rule(groups_have_roas: bool, horizon: int) -> str:
-    """The rule, in words, that the message states next to the ★ marks (:mod:`ltvcore.decision`)."""
-    return f"{PROMISING_MARK} {decision.promising_rule(horizon, has_spend=groups_have_roas)}"
+def decision_rule(has_payback: bool, horizon: int, target_roas: float | None = None,
+                  limits: decision.Thresholds | None = None) -> str:
+    """The rule, in words, that the message states next to the labels (:mod:`ltvcore.decision`)."""
+    if not has_payback:
+        return decision.no_spend_text()
+    return decision.rule_text(limits or decision.thresholds(), horizon, target_roas)
 
 
-def _group_line(g: _Group, with_roas: bool, promising: bool) -> str:
-    mark = f"{PROMISING_MARK} " if promising else ""
-    parts = [f"{mark}*{escape(g.label)}* — LTV {money(g.ltv)}"
-             f"{_interval(g.ltv_lower, g.ltv_upper, money)}"]
+def _group_line(g: _Group, with_roas: bool, verdict: decision.Decision | None,
+                max_days: int) -> str:
+    mark = f"{LABEL_MARK[verdict.label]} · " if verdict is not None else ""
+    parts = [f"{mark}*{escape(g.label)}*"]
+    if verdict is not None:
+        parts[0] += f" — p_payback {verdict.p_payback:.0%}"
+        parts.append(f"payback {decision.days_text(verdict.days, max_days)}"
+                     + ("" if verdict.days is None else " days"))
     if with_roas:
         parts.append(f"ROAS {roas_text(g.roas)}{_interval(g.roas_lower, g.roas_upper, roas_text)}")
+    parts.append(f"LTV {money(g.ltv)}{_interval(g.ltv_lower, g.ltv_upper, money)}")
     if g.users is not None:
         parts.append(f"{g.users:,} users")
     return " · ".join(parts)
@@ -263,7 +271,8 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
                     forecast_rows: Sequence[Mapping[str, Any]], by: Sequence[str],
                     warnings: Sequence[str] = (), report_url: str | None = None,
                     link_lifetime: str | None = None, horizon: int | None = None,
-                    top_n: int = 5, confidence: float | None = None) -> dict:
+                    top_n: int = 5, confidence: float | None = None,
+                    target_roas: float | None = None) -> dict:
     """Block Kit payload announcing a finished forecast run.
 
     Parameters
@@ -281,9 +290,12 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     horizon
         The horizon to rank by; default 365 days when present, else the largest.
     top_n
-        How many groups to list, best forecast LTV first.
+        How many groups to list: with spend in :func:`ltvcore.decision.decide`'s order (the
+        report's and run page's), labelled scale / watch / cut; without, best forecast LTV first.
     confidence
         The interval level (e.g. 0.99), stated when given.
+    target_roas
+        The run's target ROAS, stated in the rule when given.
 
     Returns
     -------
@@ -294,7 +306,12 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     h = main_horizon(forecast_rows, horizon) if forecast_rows else None
     groups = sorted(_groups_at(forecast_rows, by, h), key=_sort_key) if h is not None else []
     with_roas = _has_spend(forecast_rows)
-    promising = {g.label for g in groups if with_roas and decision.is_promising(g.roas_lower)}
+    verdicts = decision.decide(forecast_rows, by, horizon=h) if h is not None else []
+    verdict_of = {_group_label(dict(zip(by, v.group)), by): v for v in verdicts}
+    if verdicts:  # labelled groups first, in the one decision order; then the rest by LTV
+        rank = {label: i for i, label in enumerate(verdict_of)}
+        groups.sort(key=lambda g: (rank.get(g.label, len(rank)), _sort_key(g)))
+    max_days = max(_horizons(forecast_rows)) if forecast_rows else 0
 
     by_text = ", ".join(by) if by else "all users"
     level = f"{confidence:.0%} " if confidence is not None else ""
@@ -313,16 +330,18 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     if h is None:
         blocks.append(_section("*No forecast rows* were available to summarise; see the report."))
     else:
-        head = (f"*Top {len(top)} of {len(groups)} groups by forecast LTV at {h} days* "
-                f"(per installed user, {level}interval in brackets)")
-        lines = [_group_line(g, with_roas, g.label in promising) for g in top]
+        ranked_by = "by payback probability" if verdicts else "by forecast LTV"
+        head = (f"*Top {len(top)} of {len(groups)} groups {ranked_by} at {h} days* "
+                f"({level}interval in brackets; LTV per installed user)")
+        lines = [_group_line(g, with_roas, verdict_of.get(g.label), max_days) for g in top]
         blocks.append(_section(_join_within(lines, head=head)))
 
-        rule = promising_rule(with_roas, h)
-        outside = [g.label for g in groups[len(top):] if g.label in promising]
-        summary = f"{len(promising)} of {len(groups)} groups promising. {rule}."
+        rule = decision_rule(bool(verdicts), h, target_roas)
+        summary = f"{decision.counts_text(verdicts)}. {rule}." if verdicts else rule
+        outside = [g.label for g in groups[len(top):]
+                   if g.label in verdict_of and verdict_of[g.label].label == decision.SCALE]
         if outside:
-            summary += " Also promising: " + ", ".join(escape(x) for x in outside)
+            summary += " Also to scale: " + ", ".join(escape(x) for x in outside)
         blocks.append(_context(_truncate(summary, MAX_SECTION_TEXT)))
 
     if warnings:
@@ -339,9 +358,11 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     best = top[0] if top else None
     fallback = f"LTV forecast {run_id} ready: {dataset} as of {as_of}"
     if best is not None:
-        fallback += f"; best {best.label} LTV {money(best.ltv)} at {h} days"
-    if promising:
-        fallback += f"; {len(promising)} promising"
+        fallback += (f"; top {best.label} p_payback {verdict_of[best.label].p_payback:.0%}"
+                     if best.label in verdict_of else
+                     f"; best {best.label} LTV {money(best.ltv)} at {h} days")
+    if verdicts:
+        fallback += f"; {decision.counts_text(verdicts)}"
     if warnings:
         fallback += f"; {len(warnings)} warning(s)"
     return _payload(fallback, blocks)

@@ -1,9 +1,9 @@
 """The run's ``report.html``: a self-contained page of charts and tables for marketers.
 
 The page embeds plotly.js inline (no CDN, no network: it works offline and from an e-mail
-attachment) and its data as one JSON block. It shows the LTV curves with interval bands, ROAS
-against spend with the "promising" rule, a sortable forecast table, data-quality warnings, the
-fitted model parameters and the run's assumptions.
+attachment) and its data as one JSON block. It shows the decision view (scale / watch / cut by
+payback probability), the LTV curves with interval bands, ROAS against spend, a sortable
+forecast table, data-quality warnings, the fitted model parameters and the run's assumptions.
 
 The report is written while the run is staged, before ``manifest.json``; it never shows render
 time, so rendering the same artifacts twice gives the same bytes.
@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ltvcore.files import atomic_write
-from ltvcore.report.data import MAIN_HORIZON, PROMISING_THRESHOLD, load_run
+from ltvcore.report.data import MAIN_HORIZON, load_run
 from ltvcore.report.page import build_page
 
-__all__ = ["REPORT_FILE", "MAIN_HORIZON", "PROMISING_THRESHOLD", "render_report", "write_report"]
+__all__ = ["REPORT_FILE", "MAIN_HORIZON", "render_report", "write_report"]
 
 REPORT_FILE = "report.html"
 

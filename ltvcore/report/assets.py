@@ -58,10 +58,12 @@ table.sortable thead th::after { content: " \\2195"; color: #9aa5b1; font-weight
 table.sortable thead th[aria-sort="ascending"]::after { content: " \\2191"; color: var(--ink); }
 table.sortable thead th[aria-sort="descending"]::after { content: " \\2193"; color: var(--ink); }
 tbody tr:nth-child(even) { background: #fafbfc; }
-tr.promising, tr.promising:nth-child(even) { background: var(--good-bg); }
-tr.promising td:first-child { box-shadow: inset 4px 0 0 var(--good); }
+tr.scale, tr.scale:nth-child(even) { background: var(--good-bg); }
+tr.scale td:first-child { box-shadow: inset 4px 0 0 var(--good); }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px;
          background: var(--good); color: #fff; font-weight: 600; }
+.badge.watch { background: var(--warn); }
+.badge.cut { background: #c0392b; }
 table.params td.p { white-space: normal; }
 details > summary { cursor: pointer; color: var(--accent); margin: 4px 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 20px; }

@@ -17,11 +17,9 @@ import pandas as pd
 
 from ltvcore import decision
 
-__all__ = ["RunView", "load_run", "MAIN_HORIZON", "PROMISING_THRESHOLD"]
+__all__ = ["RunView", "load_run", "MAIN_HORIZON"]
 
-#: The horizon decisions are made on, when the run has it; otherwise the longest one.
-MAIN_HORIZON = 365
-PROMISING_THRESHOLD = decision.PROMISING_ROAS
+MAIN_HORIZON = decision.MAIN_HORIZON
 
 FORECAST_FILE = "forecast.csv"
 CURVE_FILE = "curve.csv"
@@ -30,7 +28,8 @@ MANIFEST_FILE = "manifest.json"
 
 _FORECAST_REQUIRED = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model")
 _FORECAST_NUMERIC = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper",
-                     "spend", "roas", "roas_lower", "roas_upper")
+                     "spend", "roas", "roas_lower", "roas_upper", "p_payback", "days_to_payback",
+                     "days_to_payback_lower", "days_to_payback_upper")
 _ROAS_COLUMNS = ("spend", "roas", "roas_lower", "roas_upper")
 _CURVE_REQUIRED = ("day", "ltv", "ltv_lower", "ltv_upper")
 
@@ -59,7 +58,28 @@ class RunView:
 
     @property
     def main_horizon(self) -> int:
-        return MAIN_HORIZON if MAIN_HORIZON in self.horizons else max(self.horizons)
+        return decision.main_horizon(self.horizons)
+
+    @property
+    def target_roas(self) -> float:
+        value = self.request.get("target_roas")
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+
+    @cached_property
+    def decisions(self) -> list[decision.Decision]:
+        """:func:`ltvcore.decision.decide` on this run's rows: ranked, labelled groups."""
+        if "p_payback" not in self.forecast.columns:
+            return []
+        return decision.decide(self.forecast.to_dict("records"), self.by,
+                               horizon=self.main_horizon, limits=self.thresholds)
+
+    @cached_property
+    def thresholds(self) -> decision.Thresholds:
+        return decision.thresholds()
+
+    @cached_property
+    def _labels(self) -> dict[tuple[str, ...], str]:
+        return {d.group: d.label for d in self.decisions}
 
     @property
     def max_horizon(self) -> int:
@@ -75,12 +95,11 @@ class RunView:
     def rows_at(self, horizon: int) -> pd.DataFrame:
         return self.forecast[self.forecast["horizon_days"] == horizon]
 
-    def is_promising(self, row: pd.Series) -> bool:
-        """:func:`ltvcore.decision.is_promising` at the main horizon."""
-        if not self.has_spend or int(row["horizon_days"]) != self.main_horizon:
-            return False
-        lower = row["roas_lower"]
-        return decision.is_promising(None if _missing(lower) else float(lower))
+    def label(self, row: pd.Series) -> str | None:
+        """The group's decision label, on its main-horizon row only (None elsewhere)."""
+        if int(row["horizon_days"]) != self.main_horizon:
+            return None
+        return self._labels.get(self.key(row))
 
 
 def _missing(value: Any) -> bool:

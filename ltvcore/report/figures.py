@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ltvcore.report.data import PROMISING_THRESHOLD, RunView
+from ltvcore.report.data import RunView
 
 __all__ = ["CurvesFigure", "RoasFigure", "curves_figure", "roas_figure", "group_label",
            "chart_text", "MAX_CURVES", "PALETTE"]
@@ -29,6 +29,8 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 PROMISING_COLOUR = "#1a9850"
 OTHER_COLOUR = "#7f8c9b"
+WATCH_COLOUR = "#b07d00"
+CUT_COLOUR = "#c0392b"
 BREAK_EVEN_COLOUR = "#d73027"
 _FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",
          "size": 13, "color": "#1f2933"}
@@ -149,7 +151,7 @@ def curves_figure(run: RunView) -> CurvesFigure | None:
 class RoasFigure:
     figure: dict[str, Any]
     plotted: int
-    promising: int
+    scale: int
     skipped: int
 
 
@@ -162,18 +164,21 @@ def roas_figure(run: RunView) -> RoasFigure | None:
     skipped = len(rows) - len(usable)
     if usable.empty:
         return None
-    # Name every point when there are few; with many, name only the promising ones.
+    # Name every point when there are few; with many, name only those to scale.
     label_all = len(usable) <= MAX_POINT_LABELS
     traces = []
-    promising_count = 0
-    groups = (("Promising", PROMISING_COLOUR, "diamond", 13, True),
-              ("Not (yet) promising", OTHER_COLOUR, "circle", 10, False))
-    for name, colour, symbol, size, wanted in groups:
-        part = usable[[run.is_promising(row) == wanted for _, row in usable.iterrows()]]
+    scale_count = 0
+    groups = (("Scale", PROMISING_COLOUR, "diamond", 13, "scale"),
+              ("Watch", WATCH_COLOUR, "circle", 10, "watch"),
+              ("Cut", CUT_COLOUR, "x", 10, "cut"))
+    labels = [run.label(row) or "watch" for _, row in usable.iterrows()]
+    for name, colour, symbol, size, label in groups:
+        part = usable[[found == label for found in labels]]
         if part.empty:
             continue
+        wanted = label == "scale"
         if wanted:
-            promising_count = len(part)
+            scale_count = len(part)
         roas = [num(v) for v in part["roas"]]
         lower = [num(v) for v in part["roas_lower"]]
         upper = [num(v) for v in part["roas_upper"]]
@@ -214,8 +219,8 @@ def roas_figure(run: RunView) -> RoasFigure | None:
         yaxis=_axis(f"ROAS at day {run.main_horizon} (revenue ÷ spend)", rangemode="tozero"),
         legend={"orientation": "h", "y": -0.18},
         shapes=[{"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1,
-                 "y0": PROMISING_THRESHOLD, "y1": PROMISING_THRESHOLD,
+                 "y0": run.target_roas, "y1": run.target_roas,
                  "line": {"color": BREAK_EVEN_COLOUR, "width": 1.5, "dash": "dash"},
-                 "showlegend": True, "name": "ROAS = 1 (break-even)"}],
+                 "showlegend": True, "name": f"ROAS = {run.target_roas:g} (target)"}],
     )
-    return RoasFigure({"data": traces, "layout": layout}, len(usable), promising_count, skipped)
+    return RoasFigure({"data": traces, "layout": layout}, len(usable), scale_count, skipped)

@@ -17,15 +17,15 @@ from typing import Any, NamedTuple
 import jinja2
 import pandas as pd
 
-from ltvcore import __version__
+from ltvcore import __version__, decision
 from ltvcore.report.assets import CSS, SCRIPT
-from ltvcore.report.data import PROMISING_THRESHOLD, RunView
+from ltvcore.report.data import RunView
 from ltvcore.report.figures import MAX_CURVES, curves_figure, group_label, roas_figure
 
-__all__ = ["build_page", "promising_rule"]
+__all__ = ["build_page", "decision_rule"]
 
-_REQUEST_ORDER = ("dataset", "by", "as_of", "observe_days", "horizons", "confidence", "model",
-                  "retention")
+_REQUEST_ORDER = ("dataset", "by", "as_of", "observe_days", "horizons", "confidence",
+                  "target_roas", "model", "retention")
 _PARAMS_RESERVED = {"groups", "warnings", "request", "as_of", "assumptions", "run_id",
                     "model_selection"}
 #: Above this many groups the parameter table starts collapsed.
@@ -103,12 +103,10 @@ def _confidence_text(run: RunView) -> str:
     return "forecast"
 
 
-def promising_rule(run: RunView) -> str:
-    """The rule as shown on the page (plain text)."""
-    h = run.main_horizon
-    return (f"Promising = ROAS lower bound ≥ {PROMISING_THRESHOLD:g} at day {h}: even the "
-            f"pessimistic end of the {_confidence_text(run)} interval earns back the spend "
-            f"within {h} days.")
+def decision_rule(run: RunView) -> str:
+    """The decision rule as shown on the page (plain text, :mod:`ltvcore.decision`'s words)."""
+    return (decision.rule_text(run.thresholds, run.main_horizon, run.target_roas)
+            + f" (from the {_confidence_text(run)} forecast's predictive distribution).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,15 +127,25 @@ class Column(NamedTuple):
 
 
 class Cell(NamedTuple):
-    kind: str  # "num", "text" or "promising"
+    kind: str  # "num", "text" or "label"
     text: str = ""
     sort: str = ""  # data-v: the exact number (repr) a numeric column sorts by
 
 
 class Row(NamedTuple):
     horizon: int
-    promising: bool
+    label: str  # the decision label on a main-horizon row, else ""
     cells: list[Cell]
+
+
+class DecisionRow(NamedTuple):
+    group: str
+    label: str
+    p_payback: str
+    roas: str
+    roas_interval: str
+    days: str
+    days_interval: str
 
 
 def _header(run: RunView) -> dict[str, Any]:
@@ -157,12 +165,12 @@ def _header(run: RunView) -> dict[str, Any]:
         Card(f"Avg LTV at day {run.main_horizon}",
              "—" if _missing(mean_ltv) else _fmt_money(mean_ltv), "", "per installed user"),
     ]
-    if run.has_spend:
-        with_spend = main[main["spend"].notna() & (main["spend"] > 0) & main["roas"].notna()]
-        promising = sum(run.is_promising(row) for _, row in with_spend.iterrows())
-        cards.append(Card(f"Promising at day {run.main_horizon}",
-                          f"{promising} of {len(with_spend)}", "good" if promising else "",
-                          "with spend"))
+    if run.decisions:
+        n = decision.counts(run.decisions)
+        cards.append(Card(f"To scale at day {run.main_horizon}",
+                          f"{n[decision.SCALE]} of {len(run.decisions)}",
+                          "good" if n[decision.SCALE] else "",
+                          f"{n[decision.WATCH]} to watch, {n[decision.CUT]} to cut"))
     keys = [k for k in _REQUEST_ORDER if k in run.request]
     keys += sorted(k for k in run.request if k not in _REQUEST_ORDER)
     selection = run.params.get("model_selection") or {}
@@ -193,18 +201,39 @@ def _roas(run: RunView, payload: dict[str, Any]) -> dict[str, Any]:
     payload["roas"] = None if fig is None else fig.figure
     section: dict[str, Any] = {"noun": "campaign" if run.by == ["campaign"] else "group",
                                "has_spend": run.has_spend, "figure": None}
-    if run.has_spend:
-        section["rule"] = promising_rule(run)
     if fig is not None:
-        section["figure"] = {"promising": fig.promising, "plotted": fig.plotted,
-                             "skipped": fig.skipped}
+        section["figure"] = {"scale": fig.scale, "plotted": fig.plotted,
+                             "skipped": fig.skipped, "target": f"{run.target_roas:g}"}
     return section
+
+
+def _days(value: float | None, max_days: int) -> str:
+    return decision.days_text(value, max_days)
+
+
+def _decision(run: RunView) -> dict[str, Any]:
+    """The decision view: every labelled campaign, ranked as :func:`ltvcore.decision.decide` does."""
+    rows = []
+    for d in run.decisions:
+        interval = ("" if d.roas_lower is None or d.roas_upper is None
+                    else f"{d.roas_lower:.2f}–{d.roas_upper:.2f}")
+        # The band's optimistic end pays back first: upper bound → earliest day.
+        days_interval = (f"{_days(d.days_lower, run.max_horizon)} … "
+                         f"{_days(d.days_upper, run.max_horizon)}")
+        rows.append(DecisionRow(group_label(d.group), d.label, f"{d.p_payback:.0%}",
+                                "—" if d.roas is None else f"{d.roas:.2f}", interval,
+                                _days(d.days, run.max_horizon), days_interval))
+    return {"rows": rows, "rule": decision_rule(run) if rows else "",
+            "no_spend": "" if rows else decision.no_spend_text(),
+            "counts": decision.counts_text(run.decisions),
+            "noun": "campaigns" if run.by == ["campaign"] else "groups"}
 
 
 def _forecast(run: RunView) -> dict[str, Any]:
     columns = [Column(c, c, "text") for c in run.by]
-    if run.has_spend:  # next to the name, where it is seen first
-        columns.append(Column("_promising", "promising", "text"))
+    labelled = bool(run.decisions)
+    if labelled:  # next to the name, where it is seen first
+        columns.append(Column("_label", "decision", "text"))
     columns += [Column("horizon_days", "horizon (days)", "num"), Column("users", "users", "num"),
                 Column("ltv", "LTV", "num"), Column("ltv_lower", "LTV lower", "num"),
                 Column("ltv_upper", "LTV upper", "num")]
@@ -212,18 +241,21 @@ def _forecast(run: RunView) -> dict[str, Any]:
         columns += [Column("spend", "spend", "num"), Column("roas", "ROAS", "num"),
                     Column("roas_lower", "ROAS lower", "num"),
                     Column("roas_upper", "ROAS upper", "num")]
+    if labelled:
+        columns.append(Column("p_payback", "p_payback", "num"))
     columns.append(Column("model", "model", "text"))
 
     formatters = {"horizon_days": lambda v: f"{int(v)}", "users": lambda v: f"{int(v):,}",
                   "spend": _fmt_spend, "roas": lambda v: f"{v:.2f}",
-                  "roas_lower": lambda v: f"{v:.2f}", "roas_upper": lambda v: f"{v:.2f}"}
+                  "roas_lower": lambda v: f"{v:.2f}", "roas_upper": lambda v: f"{v:.2f}",
+                  "p_payback": lambda v: f"{v:.0%}"}
     rows = []
     for _, row in run.forecast.iterrows():
-        promising = run.is_promising(row)
+        label = run.label(row) or ""
         cells = []
         for column in columns:
-            if column.name == "_promising":
-                cells.append(Cell("promising", "promising" if promising else ""))
+            if column.name == "_label":
+                cells.append(Cell("label", label))
                 continue
             value = row[column.name]
             if column.kind == "text":
@@ -234,7 +266,7 @@ def _forecast(run: RunView) -> dict[str, Any]:
                 value = float(value)
                 cells.append(Cell("num", formatters.get(column.name, _fmt_money)(value),
                                   repr(value)))
-        rows.append(Row(int(row["horizon_days"]), promising, cells))
+        rows.append(Row(int(row["horizon_days"]), label, cells))
     return {"columns": columns, "rows": rows, "horizons": run.horizons,
             "plural": "campaigns" if run.by == ["campaign"] else "groups"}
 
@@ -289,6 +321,7 @@ def build_page(run: RunView) -> str:
         "warnings": run.warnings,
         "curves": _curves(run, payload),
         "roas": _roas(run, payload),
+        "decision": _decision(run),
         "forecast": _forecast(run),
         "details": _details(run),
     }

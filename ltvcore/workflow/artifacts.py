@@ -24,15 +24,16 @@ if TYPE_CHECKING:
 __all__ = ["RUN_INFO", "read_output_csv", "write_csv", "write_outputs", "write_snapshot"]
 
 RUN_INFO = "run.json"  # staging-only bookkeeping, removed before the manifest is built
-#: Only ROAS and spend may be absent (no spend for a campaign); nothing may be infinite.
-_MAY_BE_EMPTY = ("spend", "roas", "roas_lower", "roas_upper", "p_payback")
+#: Only what needs spend may be absent (no spend for a campaign; no payback within the curve's
+#: days); nothing may be infinite.
+_MAY_BE_EMPTY = ("spend", "roas", "roas_lower", "roas_upper", "p_payback",
+                 "days_to_payback", "days_to_payback_lower", "days_to_payback_upper")
 
 
 def write_outputs(result: ForecastResult, staging: Path) -> list[Path]:
     """``forecast.csv``, ``curve.csv`` and ``params.json`` into a staging directory."""
     staging.mkdir(parents=True, exist_ok=True)
     for name, frame in (("forecast.csv", result.forecast), ("curve.csv", result.curve)):
-        # Only ROAS and spend may be absent (no spend for a campaign); nothing may be infinite.
         numbers = frame.select_dtypes("number")
         required = numbers.drop(columns=[c for c in _MAY_BE_EMPTY if c in numbers.columns])
         if np.isinf(numbers.to_numpy(dtype=float)).any() \

@@ -18,6 +18,7 @@ from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.data.io import read_events, read_installs, read_spend
 from ltvcore.errors import InputError
 from ltvcore.models.registry import ModelOptions, build_model
+from ltvcore.payback import payback_columns
 from ltvcore.request import ForecastRequest, check_as_of
 
 __all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "run_forecast"]
@@ -170,6 +171,8 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     forecast["model"] = fitted.name
     if inputs.spend is not None:
         forecast = _with_roas(forecast, inputs.spend, by, warnings)
+        if "roas" in forecast.columns:
+            forecast = _with_payback(forecast, curve, data.groups["users"].to_numpy(), request)
 
     daily = keys.loc[np.repeat(np.arange(n_groups), n_days)].reset_index(drop=True)
     daily["day"] = np.tile(np.arange(n_days), n_groups)
@@ -244,3 +247,17 @@ def _with_roas(forecast: pd.DataFrame, spend: pd.DataFrame, by: list[str],
         warnings.append(f"spend for campaigns not forecast here ({shown}): ignored")
     return merged
 
+
+
+def _with_payback(forecast: pd.DataFrame, curve, users: np.ndarray,
+                  request: ForecastRequest) -> pd.DataFrame:
+    """``p_payback`` and days to payback from the daily curve (``forecast`` is group-major)."""
+    n_horizons = len(request.horizons)
+    spend = forecast["spend"].to_numpy(dtype=float)[::n_horizons]
+    columns = payback_columns(curve, users, spend, np.asarray(request.horizons),
+                              request.target_roas, request.confidence)
+    out = forecast.copy()
+    out["p_payback"] = columns.pop("p_payback").ravel()
+    for name, per_group in columns.items():
+        out[name] = np.repeat(per_group, n_horizons)
+    return out

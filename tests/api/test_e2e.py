@@ -107,7 +107,36 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
             "fetch(document.querySelector('#downloads a[download$=\"manifest.json\"]').href)"
             ".then(r => r.json())")
         assert manifest["run_id"] == run_id and manifest["request"]["confidence"] == 0.95
+        # by campaign and os there is no ROAS, so the run page says a decision needs spend
+        assert "A decision needs spend" in browser.eval(
+            "document.getElementById('decision-note').textContent")
+        assert browser.eval("document.getElementById('decision-table').hidden") is True
         (tmp_path / "run-page.png").write_bytes(browser.screenshot())
+
+        # by campaign with spend: the run page's decision table, labelled as the report is
+        accepted = browser.eval(
+            "fetch('/forecasts', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+            " body: JSON.stringify({dataset: 'demo', horizons: [30, 90], target_roas: 0.5})})"
+            ".then(r => r.json())")
+        browser.navigate(f"{base}/forecasts/{accepted['run_id']}")
+        browser.wait_for("document.body.dataset.status === 'succeeded'", timeout=90)
+        table = browser.eval(
+            "Array.from(document.querySelectorAll('#decision-table tbody tr'), r =>"
+            " [r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent])")
+        assert len(table) == 3 and browser.eval(
+            "document.getElementById('decision-table').hidden") is False
+        assert all(label in ("scale", "watch", "cut") for _, label, _ in table)
+        assert [float(p.rstrip("%")) for _, _, p in table] == sorted(
+            (float(p.rstrip("%")) for _, _, p in table), reverse=True)
+        assert "reaches 0.50x" in browser.eval(
+            "document.getElementById('decision-note').textContent")
+        report_rows = browser.wait_for(
+            "(() => { const d = document.getElementById('report').contentDocument;"
+            " const rows = d && d.querySelectorAll('#decision-table tbody tr');"
+            " return rows && rows.length && Array.from(rows, r =>"
+            " [r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent]); })()")
+        assert report_rows == table
+        (tmp_path / "run-page-decision.png").write_bytes(browser.screenshot())
 
         browser.navigate(f"{base}/forecasts")
         assert browser.eval(

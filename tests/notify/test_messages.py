@@ -1,4 +1,4 @@
-"""Block Kit payloads: shape, ranking, the promising rule, ROAS only with spend, Slack limits."""
+"""Block Kit payloads: shape, ranking, the decision labels, ROAS only with spend, Slack limits."""
 
 from __future__ import annotations
 
@@ -21,15 +21,18 @@ from ltvcore.notify.messages import (
 def _rows(groups, horizons=(30, 90, 365), spend=True):
     """forecast.csv rows as csv.DictReader gives them (all strings).
 
-    ``groups``: (campaign, ltv365, ltv_lower_frac, roas365 or None, roas_lower365 or None).
+    ``groups``: (campaign, ltv365, ltv_lower_frac, roas365 or None, roas_lower365 or None),
+    optionally followed by p_payback365 and days to payback (else those cells stay empty).
     """
     cols = ["campaign", "horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model"]
     if spend:
-        cols += ["spend", "roas", "roas_lower", "roas_upper"]
+        cols += ["spend", "roas", "roas_lower", "roas_upper", "p_payback", "days_to_payback",
+                 "days_to_payback_lower", "days_to_payback_upper"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
-    for name, ltv, low_frac, roas, roas_low in groups:
+    for name, ltv, low_frac, roas, roas_low, *payback in groups:
+        p, days = (payback + [None, None])[:2]
         for h in horizons:
             scale = h / max(horizons)
             row = {"campaign": name, "horizon_days": h, "users": 1200, "ltv": ltv * scale,
@@ -38,16 +41,20 @@ def _rows(groups, horizons=(30, 90, 365), spend=True):
             if spend:
                 row.update(spend=1000, roas="" if roas is None else roas * scale,
                            roas_lower="" if roas_low is None else roas_low * scale,
-                           roas_upper="" if roas is None else roas * scale * 1.4)
+                           roas_upper="" if roas is None else roas * scale * 1.4,
+                           p_payback="" if p is None else p * scale,
+                           days_to_payback="" if days is None else days,
+                           days_to_payback_lower="" if days is None else days // 2,
+                           days_to_payback_upper="")
             w.writerow(row)
     return list(csv.DictReader(io.StringIO(buf.getvalue())))
 
 
 GROUPS = [
-    ("search", 8.0, 0.9, 1.6, 1.2),     # promising by ROAS
-    ("social", 12.5, 0.5, 1.1, 0.7),    # best LTV, not promising by ROAS
-    ("video", 3.25, 0.9, 0.5, 0.3),
-    ("affiliate", 1234.5, 0.9, 2.0, 1.0),  # lower bound exactly 1.00x: promising (≥ 1)
+    ("search", 8.0, 0.9, 1.6, 1.2, 0.9, 120),        # most likely to pay back: scale
+    ("social", 12.5, 0.5, 1.1, 0.7, 0.5, 300),       # watch
+    ("video", 3.25, 0.9, 0.5, 0.3, 0.1, None),       # cut, never pays back within 365 days
+    ("affiliate", 1234.5, 0.9, 2.0, 1.0, 0.8, 40),   # p exactly at the scale threshold: scale
 ]
 
 
@@ -88,14 +95,23 @@ def test_payload_is_json_with_header_fallback_and_basic_fields():
         assert block["type"] in {"header", "section", "divider", "context"}
 
 
-def test_top_groups_sorted_by_ltv_at_365_with_intervals_and_roas():
+def test_top_groups_ranked_by_payback_probability_with_labels_intervals_and_roas():
     top = _top_section(_ok()).splitlines()
-    assert "at 365 days" in top[0]
+    assert "by payback probability at 365 days" in top[0]
     names = [line.split("*")[1] for line in top[1:]]
-    assert names == ["affiliate", "social", "search", "video"]
-    assert "LTV 1,234.50 (1,111.05–1,604.85)" in top[1]
-    assert "ROAS 2.00x (1.00x–2.80x)" in top[1]
+    assert names == ["search", "affiliate", "social", "video"]
+    assert "LTV 1,234.50 (1,111.05–1,604.85)" in top[2]
+    assert "ROAS 2.00x (1.00x–2.80x)" in top[2]
+    assert "p_payback 80%" in top[2] and "payback 40 days" in top[2]
+    assert "payback not within 365 days" in top[4]
     assert "LTV 3.25 (2.93–4.23)" in top[4]
+
+
+def test_without_payback_groups_are_ranked_by_ltv():
+    rows = _rows([g[:5] for g in GROUPS])
+    top = _top_section(_ok(forecast_rows=rows)).splitlines()
+    assert "by forecast LTV at 365 days" in top[0]
+    assert [line.split("*")[1] for line in top[1:]] == ["affiliate", "social", "search", "video"]
 
 
 def test_top_n_limits_the_list():
@@ -113,34 +129,51 @@ def test_main_horizon_rule():
     assert "at 30 days" in _top_section(_ok(horizon=30))
 
 
-def test_promising_by_roas_lower_bound_rule_is_stated():
+def _label_of(line: str) -> str | None:
+    head = line.split("*")[0]
+    return next((label for label in ("scale", "watch", "cut") if label in head), None)
+
+
+def test_labels_and_counts_follow_the_decision_rule():
     payload = _ok()
     lines = _top_section(payload).splitlines()[1:]
-    marked = {line.split("*")[1] for line in lines if line.startswith("★")}
-    assert marked == {"affiliate", "search"}
+    labels = {line.split("*")[1]: _label_of(line) for line in lines}
+    assert labels == {"search": "scale", "affiliate": "scale", "social": "watch", "video": "cut"}
     contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context"
                 for e in b["elements"]]
-    assert any("ROAS lower bound ≥ 1.00x at 365 days" in c and "2 of 4 groups promising" in c
-               for c in contexts)
+    assert any("2 to scale, 1 to watch, 1 to cut" in c and "scale when ≥ 0.8" in c
+               and "at 365 days" in c for c in contexts)
+    assert "2 to scale, 1 to watch, 1 to cut" in payload["text"]
+    assert "★" not in _all_text(payload)
 
 
-def test_promising_outside_top_n_is_still_named():
+def test_target_roas_is_stated_when_given():
+    assert "reaches 1.50x" in _all_text(_ok(target_roas=1.5))
+
+
+def test_thresholds_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LTV_DECISION_SCALE", "0.95")
+    lines = _top_section(_ok()).splitlines()[1:]
+    assert {line.split("*")[1]: _label_of(line) for line in lines}["search"] == "watch"
+
+
+def test_scale_outside_top_n_is_still_named():
     payload = _ok(top_n=1)
-    assert "Also promising: search" in _all_text(payload)
+    assert "Also to scale: affiliate" in _all_text(payload)
 
 
-def test_without_spend_no_group_is_called_promising_as_in_the_report():
-    """One rule (ltvcore.decision): promising needs a ROAS lower bound, so spend."""
+def test_without_spend_no_group_is_labelled_as_in_the_report():
+    """One rule (ltvcore.decision): a label needs p_payback, so spend."""
     rows = _rows(GROUPS, spend=False)
     payload = _ok(forecast_rows=rows)
     text = _all_text(payload)
-    assert "0 of 4 groups promising" in text and "no spend was given" in text
+    assert "A decision needs spend" in text
     lines = _top_section(payload).splitlines()[1:]
-    assert not [line for line in lines if line.startswith("★")]
+    assert not [line for line in lines if _label_of(line)]
 
 
 def test_spend_columns_without_values_count_as_no_roas():
-    rows = _rows([(name, ltv, f, None, None) for name, ltv, f, _, _ in GROUPS])
+    rows = _rows([(name, ltv, f, None, None) for name, ltv, f, *_ in GROUPS])
     text = _all_text(_ok(forecast_rows=rows))
     assert not re.search(r"ROAS [0-9]", text) and "no spend was given" in text
 

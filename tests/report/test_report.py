@@ -18,9 +18,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from ltvcore.ltv import CurveLTV
+from ltvcore.payback import payback_columns
 from ltvcore.report import render_report, write_report
 from tests.browser import CHROMIUM, Browser
 
@@ -40,9 +43,9 @@ def make_run(run_dir: Path, *, campaigns: dict[str, dict[str, float]] | None = N
     Each campaign is ``{"scale": LTV plateau, "users": n, "spend": amount or NaN}``.
     """
     campaigns = campaigns or {
-        "summer_sale": {"scale": 9.0, "users": 4000, "spend": 18000.0},   # promising
-        "brand_search": {"scale": 6.0, "users": 2500, "spend": 16000.0},  # not promising
-        "tiktok_ugc": {"scale": 3.0, "users": 6000, "spend": 9000.0},     # promising (barely)
+        "summer_sale": {"scale": 9.0, "users": 4000, "spend": 18000.0},   # scale
+        "brand_search": {"scale": 6.0, "users": 2500, "spend": 16000.0},  # cut (ROAS ≈ 0.94)
+        "tiktok_ugc": {"scale": 3.0, "users": 6000, "spend": 9000.0},     # scale
         "organic": {"scale": 4.0, "users": 8000, "spend": math.nan},      # no spend
     }
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,13 @@ def make_run(run_dir: Path, *, campaigns: dict[str, dict[str, float]] | None = N
                 width = 0.25 * value * (1 - 0.5 * day / max(HORIZONS))
                 curve_rows.append(key | {"day": day, "ltv": value, "ltv_lower": value - width,
                                          "ltv_upper": value + width})
-            for h in HORIZONS:
+            band = np.array([[value, 0.25 * value * (1 - 0.5 * day / max(HORIZONS))]
+                             for day, value in enumerate(curve)])
+            payback = payback_columns(
+                CurveLTV(band[None, :, 0], band[None, :, 0] - band[None, :, 1],
+                         band[None, :, 0] + band[None, :, 1]),
+                np.array([c["users"]]), np.array([c["spend"]]), np.array(HORIZONS), 1.0, 0.99)
+            for i, h in enumerate(HORIZONS):
                 value = curve[h - 1]
                 width = 0.25 * value * (1 - 0.5 * (h - 1) / max(HORIZONS))
                 row = key | {"horizon_days": h, "users": c["users"], "ltv": value,
@@ -68,7 +77,9 @@ def make_run(run_dir: Path, *, campaigns: dict[str, dict[str, float]] | None = N
                     s = c["spend"]
                     row |= {"spend": s, "roas": value * c["users"] / s,
                             "roas_lower": (value - width) * c["users"] / s,
-                            "roas_upper": (value + width) * c["users"] / s}
+                            "roas_upper": (value + width) * c["users"] / s,
+                            "p_payback": payback["p_payback"][0, i]}
+                    row |= {k: v[0] for k, v in payback.items() if k != "p_payback"}
                 forecast_rows.append(row)
             param_groups.append({"key": key, "models": {
                 "sbg": {"alpha": 0.8 + scale / 10, "beta": 2.5},
@@ -156,9 +167,10 @@ def test_group_names_are_escaped(tmp_path: Path) -> None:
     assert "<script>alert" not in page
     assert "<img src=x" not in page
     assert '<a href="https://evil' not in page
-    # Shown as text, once per horizon in the forecast table and once in the parameter table.
+    # Shown as text, once per horizon in the forecast table, once in the parameter table and
+    # once in the decision table.
     cells = [html.unescape(c) for c in re.findall(r"<td>([^<]*)</td>", page)]
-    assert cells.count(EVIL) == len(HORIZONS) + 1
+    assert cells.count(EVIL) == len(HORIZONS) + 1 + 1
     data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
                      re.S)
     assert data and "<" not in data.group(1)
@@ -205,8 +217,9 @@ def test_every_data_value_is_text_not_markup(tmp_path: Path) -> None:
     text = "".join(parsed.text)
     # <title>, <h1>, the run card, the request (dataset, requested_by), the model choice (why,
     # method), the warning, the forecast table (one row per horizon), the parameter table
-    # (model, group, "name = value"), the run setting and the assumption.
-    assert text.count(EVIL) == 2 + 1 + 2 + 2 + 1 + len(HORIZONS) + 4 + 1 + 1, text.count(EVIL)
+    # (model, group, "name = value"), the run setting, the assumption and the decision table.
+    assert text.count(EVIL) == 2 + 1 + 2 + 2 + 1 + len(HORIZONS) + 4 + 1 + 1 + 1, \
+        text.count(EVIL)
 
 
 def test_only_our_own_code_bypasses_autoescape() -> None:
@@ -230,26 +243,56 @@ def test_a_value_the_template_needs_is_never_silently_empty() -> None:
         page_module._ENV.get_template("report.html").render(title="t")
 
 
-def test_sortable_table_and_promising_rule(tmp_path: Path) -> None:
+def test_sortable_table_and_decision_rule(tmp_path: Path) -> None:
     page = render_report(make_run(tmp_path / "run"))
     assert 'class="sortable"' in page and "sortTable" in page and 'data-type="num"' in page
-    assert "Promising = ROAS lower bound ≥ 1 at day 365" in page
+    assert ("p_payback = probability that ROAS at 365 days reaches 1.00x; scale when ≥ 0.8, "
+            "cut when ≤ 0.2") in page
     rows = _table_rows(page)
     assert len(rows) == 4 * len(HORIZONS)
-    promising = [r for r in rows if 'class="promising"' in r]
-    # summer_sale: lower 0.75*... 9*0.98*4000/18000 > 1; tiktok_ugc likewise; brand_search < 1.
-    assert len(promising) == 2
-    assert all('data-horizon="365"' in r for r in promising)
-    assert any("summer_sale" in r for r in promising) and any("tiktok_ugc" in r for r in promising)
-    assert 'id="roas-chart"' in page and "ROAS = 1 (break-even)" in page
-    assert "2 of 3" in page  # promising count card: organic has no spend
+    scale = [r for r in rows if 'class="scale"' in r]
+    # summer_sale and tiktok_ugc: ROAS ≈ 2 with a narrow band; brand_search ≈ 0.94.
+    assert len(scale) == 2
+    assert all('data-horizon="365"' in r for r in scale)
+    assert any("summer_sale" in r for r in scale) and any("tiktok_ugc" in r for r in scale)
+    assert 'id="roas-chart"' in page and "ROAS = 1 (target)" in page
+    assert "2 of 3" in page  # to-scale count card: organic has no spend
+
+
+def _decision_rows(page: str) -> list[tuple[str, str]]:
+    body = re.search(r'<table id="decision-table">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    return re.findall(r'data-label="(\w+)"><td class="num">\d+</td><td>([^<]*)</td>', body)
+
+
+def test_decision_view_ranks_campaigns_by_payback_probability(tmp_path: Path) -> None:
+    page = render_report(make_run(tmp_path / "run"))
+    assert page.index('id="decision"') < page.index('id="warnings"')  # at the top
+    ranked = _decision_rows(page)
+    # summer_sale and tiktok_ugc both pay back almost surely; the higher ROAS ranks first.
+    assert [name for _, name in ranked] == ["summer_sale", "tiktok_ugc", "brand_search"]
+    assert [label for label, _ in ranked] == ["scale", "scale", "cut"]
+    assert "2 to scale, 0 to watch, 1 to cut" in page
+    assert "not within 365 days" in page  # brand_search never reaches ROAS 1
+
+
+def test_decision_thresholds_from_the_environment_are_stated(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LTV_DECISION_CUT", "0.01")
+    page = render_report(make_run(tmp_path / "run"))
+    assert "cut when ≤ 0.01" in page
+    assert [label for label, _ in _decision_rows(page)] == ["scale", "scale", "watch"]
+
+
+def test_without_spend_the_decision_view_says_it_needs_spend(tmp_path: Path) -> None:
+    page = render_report(make_run(tmp_path / "run", spend=False))
+    assert 'id="decision-missing"' in page and "A decision needs spend" in page
+    assert 'id="decision-table"' not in page and "badge scale" not in page
 
 
 def test_no_spend_variant_replaces_roas_chart_with_a_note(tmp_path: Path) -> None:
     page = render_report(make_run(tmp_path / "run", spend=False))
     assert 'id="roas-chart"' not in page
     assert 'id="roas-missing"' in page and "No spend data" in page
-    assert 'class="promising"' not in page
+    assert 'class="scale"' not in page
     assert "ROAS upper" not in page
     data = re.search(r'id="report-data">(.*?)</script>', page, re.S)
     assert json.loads(data.group(1))["roas"] is None
@@ -269,7 +312,7 @@ def test_many_groups_show_top_ten_with_a_note(tmp_path: Path) -> None:
 def test_multi_column_groups(tmp_path: Path) -> None:
     page = render_report(make_run(tmp_path / "run", by_os=True))
     assert "summer_sale · ios" in page
-    assert re.search(r"<th[^>]*>campaign</th><th[^>]*>os</th><th[^>]*>promising</th>"
+    assert re.search(r"<th[^>]*>campaign</th><th[^>]*>os</th><th[^>]*>decision</th>"
                      r"<th[^>]*>horizon", page)
     assert "ROAS per group" in page
 
@@ -417,9 +460,9 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
             roasErrorBars: document.querySelectorAll('#roas-chart .errorbar').length,
             roasText: Array.from(document.querySelectorAll('#roas-chart .textpoint'))
                         .map(t => t.textContent),
-            rule: document.getElementById('promising-rule').textContent,
+            rule: document.getElementById('decision-rule').textContent,
             rows: document.querySelectorAll('#forecast-table tbody tr').length,
-            promisingRows: document.querySelectorAll('#forecast-table tr.promising').length,
+            promisingRows: document.querySelectorAll('#forecast-table tr.scale').length,
         })""")
         assert counts["ltvSvgs"] >= 1 and counts["svgs"] >= 2, counts
         assert counts["ltvTraces"] == 3 * 4, counts  # band top, band bottom, line per group
@@ -427,7 +470,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         assert counts["ltvPaths"] >= 4, counts
         assert counts["roasPoints"] == 3 and counts["roasErrorBars"] == 3, counts
         assert sorted(counts["roasText"]) == ["brand_search", "summer_sale", "tiktok_ugc"]
-        assert "ROAS lower bound ≥ 1 at day 365" in counts["rule"]
+        assert "scale when ≥ 0.8" in counts["rule"]
         assert counts["rows"] == 16 and counts["promisingRows"] == 2, counts
 
         # Sorting: LTV column, first click high-to-low, second click low-to-high (numerically).
@@ -460,7 +503,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         data = shot.read_bytes()
         width, height = struct.unpack(">II", data[16:24])
         assert (width, height) == (WIDTH, HEIGHT) and len(data) > 60_000, (width, height, len(data))
-        # The first curve's colour, and the promising marker's green, must really be drawn.
+        # The first curve's colour, and the scale marker's green, must really be drawn.
         for selector, colour, scale in (("#ltv-chart", "#4e79a7", 0.5),
                                         ("#roas-chart", "#1a9850", 1.0)):
             chart = browser.screenshot(_clip(browser, selector, scale))
