@@ -123,9 +123,15 @@ class ForecastApi(Construct):
         forecasts.add_method("GET", integration, request_validator=checks_parameters)
         forecasts.add_method("POST", integration, request_validator=checks_body,
                              request_models={"application/json": body_model})
-        forecasts.add_resource("{run_id}").add_method(
+        run = forecasts.add_resource("{run_id}")
+        run.add_method("GET", integration, request_validator=checks_parameters,
+                       request_parameters={"method.request.path.run_id": True})
+        # run.html links downloads and the report iframe here; the Lambda answers 302 to a
+        # pre-signed S3 URL (ltvcore/api/routes/files.py), so no file passes through the API.
+        run.add_resource("files").add_resource("{name}").add_method(
             "GET", integration, request_validator=checks_parameters,
-            request_parameters={"method.request.path.run_id": True})
+            request_parameters={"method.request.path.run_id": True,
+                                "method.request.path.name": True})
 
     @property
     def url(self) -> str:

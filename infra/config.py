@@ -16,7 +16,7 @@ from constructs import Node
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["DEFAULTS", "DeploymentConfig", "PREFIX"]
+__all__ = ["DEFAULTS", "DeploymentConfig", "PIPELINE_STEPS", "PREFIX"]
 
 PREFIX = "ltv:"
 _OWN = "ltv_expected"  # error type of this module's validators: their message is the expectation
@@ -62,6 +62,21 @@ Email = Annotated[str, Field(pattern=r"^(.*@.*)?$"), Expected("an e-mail address
 
 _WEEK_MINUTES = 7 * 24 * 60
 
+# The forecast pipeline runs Prepare → Forecast → Report one after the other, each bounded by
+# processingMaxRuntimeMinutes (its StoppingCondition); SageMaker's instance start and image pull
+# come on top of a step's runtime, hence a margin per step. tests/infra/test_template.py checks
+# the step count against the synthesised pipeline.
+PIPELINE_STEPS = 3
+STEP_MARGIN_MINUTES = 15
+PUBLISH_TIMEOUT_MINUTES = 60  # the Publish state's TimeoutSeconds
+# Validate, the stop of a timed-out pipeline and the notification (Lambda retries included)
+# must still fit, so a RunPipeline or Publish timeout ends in the Catch path, not at the edge.
+END_MARGIN_MINUTES = 30
+
+
+def _pipeline_minimum(step_minutes: int) -> int:
+    return PIPELINE_STEPS * (step_minutes + STEP_MARGIN_MINUTES)
+
 
 class DeploymentConfig(BaseModel):
     """Typed, validated deployment settings; field names are the ``ltv:<key>`` context keys."""
@@ -80,8 +95,9 @@ class DeploymentConfig(BaseModel):
     processingMaxRuntimeMinutes: WholeNumber = Field(120, ge=1, le=_WEEK_MINUTES)
     publishInstanceType: InstanceType = Field("ml.t3.medium", description=(
         "The publish job started by the state machine (I/O only: a small instance is enough)."))
-    pipelineTimeoutMinutes: WholeNumber = Field(240, ge=5, le=_WEEK_MINUTES, description=(
-        "How long the state machine waits for the pipeline's callback before failing the run."))
+    pipelineTimeoutMinutes: WholeNumber = Field(0, ge=0, le=_WEEK_MINUTES, description=(
+        "How long the state machine waits for the pipeline's callback before failing the run; "
+        "0 = derived: every sequential step's processingMaxRuntimeMinutes plus a margin each."))
     stepCacheDays: WholeNumber = Field(7, ge=1, le=365, description=(
         "SageMaker step caching of the deterministic steps (ISO 8601 days)."))
     scratchExpirationDays: WholeNumber = Field(14, description=(
@@ -115,6 +131,24 @@ class DeploymentConfig(BaseModel):
         if not low <= value <= 3650:
             raise PydanticCustomError(_OWN, "a whole number in [{low}, 3650]", {"low": low})
         return value
+
+    @field_validator("pipelineTimeoutMinutes")
+    @classmethod
+    def _outlasts_the_steps(cls, value: int, info: ValidationInfo) -> int:
+        # A shorter wait would fail runs whose steps are still within their own stopping condition.
+        if value and value < (low := _pipeline_minimum(info.data.get("processingMaxRuntimeMinutes", 1))):
+            raise PydanticCustomError(_OWN, "0 (derived) or a whole number of at least {low}", {"low": low})
+        return value
+
+    @property
+    def pipeline_wait_minutes(self) -> int:
+        """The RunPipeline task timeout: the given one, else the longest the steps may take."""
+        return self.pipelineTimeoutMinutes or _pipeline_minimum(self.processingMaxRuntimeMinutes)
+
+    @property
+    def execution_timeout_minutes(self) -> int:
+        """The whole execution: the pipeline wait, publish, and the end states after either."""
+        return self.pipeline_wait_minutes + PUBLISH_TIMEOUT_MINUTES + END_MARGIN_MINUTES
 
     @classmethod
     def from_node(cls, node: Node) -> DeploymentConfig:

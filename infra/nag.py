@@ -68,7 +68,19 @@ def acknowledge(stack: LtvForecastStack) -> None:
     _ack(workflow.callback.role, _resource(stack, pipelines.forecast_executions_arn),
          "reads the executions of the forecast pipeline, whose ids SageMaker assigns")
 
+    record = objects(workflow.pipeline_record_pattern)
+    _ack(workflow.callback.role, record,
+         "records each run's pipeline execution under scratch/runs/<run_id>/pipeline.json")
+    _ack(notify.role, record, "reads the pipeline execution recorded for the run that ended")
+    _ack(notify.role, _resource(stack, pipelines.forecast_executions_arn),
+         "stops the forecast pipeline's execution of a timed-out or stopped run (ids SageMaker assigns)")
+    _ack(workflow.dead_letters, "SQS3", "the dead-letter queue of the EventBridge rule targets "
+         "itself: EventBridge, not an SQS redrive policy, sends to it")
+
     machine_role = workflow.state_machine.role
+    _ack(machine_role, record, "reads the pipeline execution recorded for the run that timed out")
+    _ack(machine_role, _resource(stack, pipelines.forecast_executions_arn),
+         "stops the forecast pipeline's execution the run gave up on (ids SageMaker assigns)")
     _ack(machine_role, "IAM5[Resource::*]", "X-Ray tracing and CloudWatch Logs delivery "
          "(logs:CreateLogDelivery and related) have no resource-level permissions")
     for function in (workflow.validate, notify):

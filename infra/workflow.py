@@ -2,6 +2,7 @@
 
     Start → Validate → RunPipeline (.waitForTaskToken) → Publish (.sync) → NotifySuccess → Done
     any failure (Catch) → NotifyFailure → Failed
+    RunPipeline's failure (Catch) → ReadPipelineRecord → StopPipeline → NotifyFailure → Failed
 
 ``RunPipeline`` starts the SageMaker pipeline with the task token as the execution description;
 an EventBridge rule on the pipeline's status changes invokes the callback Lambda, which answers
@@ -9,6 +10,13 @@ with ``SendTaskSuccess``/``SendTaskFailure``. A task timeout bounds the wait, so
 fails the run instead of hanging it. ``Publish`` runs the publish entry point as a processing
 job (manifest last, and only if the run computed is the run requested); it is idempotent (a
 published run is never rewritten), hence retried on API errors.
+
+Every run ends, and ends recorded. The callback Lambda records each pipeline execution's ARN
+when it starts executing (``scratch/runs/<run_id>/pipeline.json``), so a RunPipeline timeout
+stops the pipeline it gave up on. An execution-level timeout, a manual stop or an uncaught
+failure bypasses every Catch: an EventBridge rule on the execution's status change sends it to
+the notify Lambda, which marks the run failed, tells Slack and stops the recorded pipeline.
+The timeouts derive from the steps' own limits (``DeploymentConfig.pipeline_wait_minutes``).
 """
 
 from __future__ import annotations
@@ -18,11 +26,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.config import DeploymentConfig
+from infra.config import PUBLISH_TIMEOUT_MINUTES, DeploymentConfig
 from infra.function import HandlerFunction, log_retention
 from infra.processing import ProcessingPipelines
 from infra.storage import Storage
@@ -32,6 +41,10 @@ from sagemaker_jobs import paths
 __all__ = ["ForecastWorkflow"]
 
 PIPELINE_STATUS = "SageMaker Model Building Pipeline Execution Status Change"
+EXECUTION_STATUS = "Step Functions Execution Status Change"
+# Ends that bypass the state machine's own failure path (FAILED ones after it are ignored by notify).
+UNHANDLED_ENDS = ["TIMED_OUT", "ABORTED", "FAILED"]
+PIPELINE_RECORD = "pipeline.json"  # scratch/runs/<run_id>/pipeline.json, written by the callback
 SAGEMAKER_API_ERRORS = ["SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException"]
 PUBLISH_JOB_PREFIX = "ltv-publish-"
 
@@ -44,6 +57,12 @@ class ForecastWorkflow(Construct):
         self.config = config
         self.storage = storage
         self.pipelines = pipelines
+        self.pipeline_record_pattern = f"{Storage.SCRATCH_RUNS}/*/{PIPELINE_RECORD}"
+        # Events EventBridge could not deliver (after its retries) are kept, not lost: a run
+        # whose end was never recorded can be found and replayed from here.
+        self.dead_letters = sqs.Queue(
+            self, "EventDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True, retention_period=Duration.days(14))
         self.validate = HandlerFunction(
             self, "ValidateLambda", name="validate", config=config,
             description="ltv-forecast: validate a run's execution input and mark it running",
@@ -56,8 +75,12 @@ class ForecastWorkflow(Construct):
 
         self.callback = HandlerFunction(
             self, "PipelineCallbackLambda", name="pipeline_callback", config=config,
-            description="ltv-forecast: answer the waiting workflow when its pipeline ends")
+            description="ltv-forecast: answer the waiting workflow when its pipeline ends",
+            environment={"LTV_SCRATCH_RUNS": storage.uri(Storage.SCRATCH_RUNS)})
         self.state_machine.grant_task_response(self.callback.role)
+        # Only the record: the callback reads no run.
+        self.callback.role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[storage.arn(self.pipeline_record_pattern)]))
         self.callback.role.add_to_policy(iam.PolicyStatement(
             actions=["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps"],
             resources=[pipelines.forecast_executions_arn]))
@@ -69,9 +92,30 @@ class ForecastWorkflow(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=[PIPELINE_STATUS],
                 detail={"pipelineArn": [pipelines.forecast_arn],
-                        "currentPipelineExecutionStatus": ["Succeeded", "Failed", "Stopped"]}),
+                        "currentPipelineExecutionStatus": ["Executing", "Succeeded", "Failed",
+                                                           "Stopped"]}),
             targets=[targets.LambdaFunction(self.callback.function, retry_attempts=8,
-                                            max_event_age=Duration.hours(6))])
+                                            max_event_age=Duration.hours(6),
+                                            dead_letter_queue=self.dead_letters)])
+        self._ends_outside_the_definition(notify)
+
+    def _ends_outside_the_definition(self, notify: HandlerFunction) -> None:
+        """Timed out, stopped or uncaught: the notify Lambda records it, tells Slack, stops the pipeline."""
+        self.execution_status_rule = events.Rule(
+            self, "ExecutionEnded",
+            description="forecast execution ended outside its failure path: mark the run failed",
+            event_pattern=events.EventPattern(
+                source=["aws.states"], detail_type=[EXECUTION_STATUS],
+                detail={"stateMachineArn": [self.state_machine.state_machine_arn],
+                        "status": UNHANDLED_ENDS}),
+            targets=[targets.LambdaFunction(notify.function, retry_attempts=8,
+                                            max_event_age=Duration.hours(6),
+                                            dead_letter_queue=self.dead_letters)])
+        notify.role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[self.storage.arn(self.pipeline_record_pattern)]))
+        notify.role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:StopPipelineExecution"],
+            resources=[self.pipelines.forecast_executions_arn]))
 
     # ------------------------------------------------------------------ the definition
     def _state_machine(self, notify: HandlerFunction) -> sfn.StateMachine:
@@ -119,11 +163,14 @@ class ForecastWorkflow(Construct):
                 ],
             },
             result_path="$.pipeline",
-            task_timeout=sfn.Timeout.duration(Duration.minutes(config.pipelineTimeoutMinutes)),
+            # No heartbeat: nothing could send one while the pipeline runs; the timeout covers
+            # every step's own stopping condition (DeploymentConfig.pipeline_wait_minutes).
+            task_timeout=sfn.Timeout.duration(Duration.minutes(config.pipeline_wait_minutes)),
             comment="start the SageMaker pipeline; its status-change callback ends the wait")
         run_pipeline.add_retry(errors=SAGEMAKER_API_ERRORS, interval=Duration.seconds(30),
                                max_attempts=3, backoff_rate=2)
-        on_failure(run_pipeline)
+        run_pipeline.add_catch(self._stop_pipeline(notify_failure, run_id), errors=[sfn.Errors.ALL],
+                               result_path="$.error")
 
         publish = sfn.CustomState(self, "Publish", state_json=self._publish_state())
         publish.add_retry(errors=SAGEMAKER_API_ERRORS, interval=Duration.seconds(30),
@@ -151,12 +198,41 @@ class ForecastWorkflow(Construct):
             comment="ltv-forecast: one execution per run, named by the run id",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(config.pipelineTimeoutMinutes + 120),
+            timeout=Duration.minutes(config.execution_timeout_minutes),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL,
                                 include_execution_data=False))
         self._grant_publish(machine)
         return machine
+
+    def _stop_pipeline(self, notify_failure: sfn.IChainable, run_id: str) -> sfn.IChainable:
+        """RunPipeline failed: stop the pipeline it started, if it still runs, then notify.
+
+        A failed or stopped pipeline has ended already (StopPipelineExecution then fails, and a
+        validation, timeout or start error left no pipeline or no record): each of these is
+        caught into the notification, keeping the original ``$.error``.
+        """
+        bucket = self.storage.bucket.bucket_name
+        read = tasks.CallAwsService(
+            self, "ReadPipelineRecord", service="s3", action="getObject",
+            iam_action="s3:GetObject", iam_resources=[self.storage.arn(self.pipeline_record_pattern)],
+            parameters={"Bucket": bucket, "Key": sfn.JsonPath.format(
+                f"{Storage.SCRATCH_RUNS}/{{}}/{PIPELINE_RECORD}", run_id)},
+            result_selector={"record": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.Body"))},
+            result_path="$.pipeline_record",
+            comment="the pipeline execution the callback recorded when it started executing")
+        stop = tasks.CallAwsService(
+            self, "StopPipeline", service="sagemaker", action="stopPipelineExecution",
+            iam_action="sagemaker:StopPipelineExecution",
+            iam_resources=[self.pipelines.forecast_executions_arn],
+            parameters={"PipelineExecutionArn": sfn.JsonPath.string_at(
+                            "$.pipeline_record.record.pipeline_execution_arn"),
+                        "ClientRequestToken": sfn.JsonPath.uuid()},
+            result_path=sfn.JsonPath.DISCARD,
+            comment="stop the pipeline the run gave up on: no step keeps running, or paying")
+        for state in (read, stop):
+            state.add_catch(notify_failure, errors=[sfn.Errors.ALL], result_path="$.stop_error")
+        return read.next(stop).next(notify_failure)
 
     def _publish_state(self) -> dict:
         """``createProcessingJob.sync`` running ``sagemaker_jobs.publish`` (no L2 task exists)."""
@@ -189,7 +265,7 @@ class ForecastWorkflow(Construct):
             },
             "ResultSelector": {"job.$": "$.ProcessingJobName", "status.$": "$.ProcessingJobStatus"},
             "ResultPath": "$.publish",
-            "TimeoutSeconds": 3600,
+            "TimeoutSeconds": PUBLISH_TIMEOUT_MINUTES * 60,
         }
 
     def _grant_publish(self, machine: sfn.StateMachine) -> None:

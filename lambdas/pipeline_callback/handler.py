@@ -8,11 +8,18 @@ Succeeded → ``SendTaskSuccess``; Failed/Stopped → ``SendTaskFailure`` with t
 own message (what the job wrote to ``/opt/ml/output/message``, e.g. which input row is bad).
 A token the workflow no longer waits for (it timed out or was stopped) is logged and dropped:
 raising would only make EventBridge retry in vain.
+
+Executing: the execution's ARN is recorded under ``<LTV_SCRATCH_RUNS>/<run_id>/pipeline.json``
+(the display name is the run id), so whoever gives up on the run can stop this pipeline: the
+state machine's Catch path after a RunPipeline timeout, the notify Lambda after an execution
+timeout or a manual stop. The waiting task's output never carries the ARN before it ends.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from functools import cache
 from typing import Any
 
@@ -29,6 +36,8 @@ tracer = Tracer()
 FINAL = {"Succeeded": None, "Failed": "PipelineFailed", "Stopped": "PipelineStopped"}
 MAX_CAUSE = 32768
 _GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+RECORD = "pipeline.json"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a key segment, never a path
 
 
 class PipelineStatusChange(BaseModel):
@@ -37,6 +46,7 @@ class PipelineStatusChange(BaseModel):
     currentPipelineExecutionStatus: str | None = None
     pipelineExecutionArn: str = ""
     pipelineExecutionDescription: str | None = None  # the task token
+    pipelineExecutionDisplayName: str | None = None  # the run id
 
 
 # One client per container, made on first use: importing the handler needs no region or credentials.
@@ -50,12 +60,19 @@ def sagemaker() -> Any:
     return boto3.client("sagemaker")
 
 
+@cache
+def s3() -> Any:
+    return boto3.client("s3")
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @event_parser(model=PipelineStatusChange, envelope=envelopes.EventBridgeEnvelope)
 def handler(detail: PipelineStatusChange, context: LambdaContext) -> dict[str, Any]:
     status, execution_arn = detail.currentPipelineExecutionStatus, detail.pipelineExecutionArn
     token = (detail.pipelineExecutionDescription or "").strip()
+    if status == "Executing" and token:
+        return record(detail.pipelineExecutionDisplayName or "", execution_arn)
     if status not in FINAL or not token:
         return {"action": "ignored", "status": status}
     try:
@@ -74,6 +91,20 @@ def handler(detail: PipelineStatusChange, context: LambdaContext) -> dict[str, A
         return {"action": "dropped", "status": status, "reason": code}
     logger.info("workflow told", extra={"pipeline_execution_arn": execution_arn, "status": status})
     return {"action": "sent", "status": status}
+
+
+def record(run_id: str, execution_arn: str) -> dict[str, Any]:
+    """Write the run's pipeline execution ARN where the stop paths look for it."""
+    scratch = os.environ.get("LTV_SCRATCH_RUNS", "")
+    if not scratch.startswith("s3://") or not _RUN_ID.match(run_id):
+        logger.warning("pipeline execution not recorded", extra={"run_id": run_id})
+        return {"action": "ignored", "status": "Executing"}
+    bucket, _, prefix = scratch[len("s3://"):].partition("/")
+    key = f"{prefix.strip('/')}/{run_id}/{RECORD}".lstrip("/")
+    s3().put_object(Bucket=bucket, Key=key, ContentType="application/json",
+                    Body=json.dumps({"pipeline_execution_arn": execution_arn}).encode())
+    logger.info("pipeline execution recorded", extra={"run_id": run_id, "key": key})
+    return {"action": "recorded", "status": "Executing"}
 
 
 def failure_cause(execution_arn: str, status: str) -> str:

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 
 from ltvcore.api.models import ForecastBody
+from ltvcore.wording import field_message
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -294,11 +295,16 @@ def html_response(status: int, page: str, headers: Mapping[str, str] | None = No
 
 def error_response(status: int, message: str, field: str | None = None,
                    errors: list[tuple[str, str]] | None = None) -> Response:
-    """``{"error", "field"}``, and ``errors`` (every invalid field) when there are several."""
+    """``{"error", "field"}``; with field ``errors`` also ``message`` (the first in plain
+    words, for the form) and, when there are several, ``errors`` (every invalid field, each
+    ``{"field", "error", "message"}``)."""
     body: dict[str, Any] = {"error": message}
     if field:
         body["field"] = field
+    if errors:  # ``message``: the reason in plain words, for the form (``error`` names the field)
+        body["message"] = field_message(*errors[0])
     if errors and len(errors) > 1:
-        body["errors"] = [{"field": name, "error": f"field '{name}': {reason}"}
+        body["errors"] = [{"field": name, "error": f"field '{name}': {reason}",
+                           "message": field_message(name, reason)}
                           for name, reason in errors]
     return json_response(status, body, {"Cache-Control": "no-store"})

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
 
 if TYPE_CHECKING:
@@ -190,6 +191,19 @@ class LocalLauncher:
     def _marker(self, job: Job, **more: Any) -> dict[str, Any]:
         return job.marker(launcher=self.owner, **more)
 
+    def _progress(self, job: Job, started: str) -> Callable[[str], None]:
+        """The computation's ``progress``: the stage it enters, on the run's marker."""
+        def tell(stage: str) -> None:
+            if self._abandoned:
+                return
+            try:  # a run already complete keeps its manifest (mark writes nothing then)
+                self.store.mark(job.run_id, "running",
+                                self._marker(job, stage=str(stage), started=started))
+            except Exception:  # noqa: BLE001 - progress never fails the run
+                log.exception("could not record the stage of run %s", job.run_id)
+
+        return tell
+
     def _done(self, run_id: str) -> None:
         with self._lock:
             self._active.pop(run_id, None)
@@ -201,14 +215,17 @@ class LocalLauncher:
             self._waiting.pop(job.run_id, None)
         error: str | None = None
         try:
-            self.store.mark(job.run_id, "running", self._marker(job))
+            started = utc_now()
+            self.store.mark(job.run_id, "running",
+                            self._marker(job, stage="reading", started=started))
             if self._compute is not None:
                 compute = self._compute
             else:
                 from ltvcore.workflow.run import forecast_to_store as compute
             outcome = compute(job.request, events=job.inputs["events"],
                               installs=job.inputs.get("installs"), spend=job.inputs.get("spend"),
-                              store=self.store.uri, requested_by=job.requested_by)
+                              store=self.store.uri, requested_by=job.requested_by,
+                              progress=self._progress(job, started))
             if outcome.run_id != job.run_id:
                 error = ("The dataset or the code changed between submission and computation "
                          f"(the result is run {outcome.run_id}); submit the form again.")

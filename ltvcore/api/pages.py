@@ -72,12 +72,33 @@ def _age(created: Any, now: dt.datetime) -> str:
     return f"{seconds} s ago"
 
 
+def _sortable(moment: Any) -> str:
+    """A time as text that sorts as the time does (UTC ISO, to the millisecond); "" if none."""
+    try:
+        parsed = dt.datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
 def runs_page(*, prefix: str, runs: list[dict[str, Any]]) -> str:
     now = dt.datetime.now(dt.timezone.utc)
-    # A run not yet picked up has no requester or summary: an empty cell, not "None". Keys
-    # absent from a run stay absent, so the template fails loudly on them.
-    rows = [{k: "" if v is None else v for k, v in run.items()}
-            | {"age": _age(run.get("created"), now)} for run in runs]
+    rows = []
+    for run in runs:
+        # Submitted: the marker's time of the request (kept when the run completes); a run
+        # without one (written by the CLI, or an older server) shows when it was written.
+        submitted = run.get("submitted") or run.get("created")
+        finished = run.get("finished")
+        # A run not yet picked up has no requester or summary: an empty cell, not "None". Keys
+        # absent from a run stay absent, so the template fails loudly on them.
+        rows.append({k: "" if v is None else v for k, v in run.items()}
+                    | {"submitted": submitted or "", "finished": finished or "",
+                       "submitted_age": _age(submitted, now) if submitted else "",
+                       "finished_age": _age(finished, now) if finished else "",
+                       "submitted_sort": _sortable(submitted), "finished_sort": _sortable(finished),
+                       "headline": run.get("headline") or ""})
     return render("runs.html", prefix=prefix, runs=rows)
 
 

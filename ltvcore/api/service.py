@@ -9,14 +9,16 @@ data is parsed.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ltvcore import decision
+from ltvcore import decision, wording
 from ltvcore.api.launchers import Job, Launcher
 from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
@@ -49,6 +51,17 @@ def _now() -> str:
     return utc_now("seconds")
 
 
+def _seconds_since(moment: Any) -> float | None:
+    """Seconds from the ISO time ``moment`` until now (None when it is not a time)."""
+    try:
+        then = dt.datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=dt.timezone.utc)
+    return round(max(0.0, (dt.datetime.now(dt.timezone.utc) - then).total_seconds()), 1)
+
+
 class ForecastService:
     """Submissions (de-duplicated) and run descriptions over one store, dataset source and
     launcher.
@@ -74,6 +87,8 @@ class ForecastService:
         self.launcher = launcher
         self.link_seconds = link_seconds
         self.local = local
+        # the runs list's one-line decision reads each run's forecast.csv: cheap on local disk
+        self.headlines = not isinstance(store, S3Store)
         self._submit_lock = threading.Lock()
 
     # -- submissions --------------------------------------------------------
@@ -149,40 +164,80 @@ class ForecastService:
             "summary": status.get("summary", ""),
             "request": dict(request) or None,
         }
+        # created: when the run's state last changed (a manifest: when it finished)
+        entry["submitted"] = status.get("submitted") or detail.get("submitted")
+        entry["finished"] = status.get("created") if state in ("succeeded", "failed") else None
         if status.get("as_of"):
             entry["as_of"] = status["as_of"]
+        if state == "running" and detail.get("stage"):
+            entry["stage"] = str(detail["stage"])
+        if state == "running" and detail.get("started"):
+            elapsed = _seconds_since(detail["started"])
+            if elapsed is not None:
+                entry["started"] = detail["started"]
+                entry["elapsed_s"] = elapsed
         if state == "failed":
-            entry["error"] = (detail.get("error")
-                              or "The run failed without recording why; submit it again.")
-        if links and state == "succeeded":
-            entry["files"] = {name: self.link(status["run_id"], name, file_url)
-                              for name in ARTIFACTS}
-            entry.update(self._decision(status["run_id"], request))
+            entry["error"] = wording.web_text(str(
+                detail.get("error") or "The run failed without recording why; submit it again."))
+        if state == "succeeded":
+            if links:
+                entry["files"] = {name: self.link(status["run_id"], name, file_url)
+                                  for name in ARTIFACTS}
+                warnings = self._warnings(status["run_id"])
+                entry["warnings"] = wording.web_texts(warnings)
+                entry.update(self._decision(status["run_id"], request, warnings))
+            elif self.headlines:
+                entry["headline"] = self._headline(status["run_id"], request)
         return entry
 
-    def _decision(self, run_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        """The run page's decision table: :func:`ltvcore.decision.decide` on forecast.csv,
-        so it ranks and labels exactly as the report and the Slack message do."""
+    def _warnings(self, run_id: str) -> list[str]:
+        """The run's warnings as params.json records them (as worded where they arose)."""
+        try:
+            params = json.loads(self.store.read_bytes(run_id, "params.json"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return []
+        found = params.get("warnings") if isinstance(params, dict) else None
+        return [str(w) for w in found] if isinstance(found, list) else []
+
+    def _ranked(self, run_id: str, request: Mapping[str, Any]) -> tuple[Any, ...] | str:
+        """(ranked decisions, horizon, horizons, limits) of a run's forecast.csv, or why not."""
         by = [str(c) for c in request.get("by") or ["campaign"]]
         try:
             text = self.store.read_bytes(run_id, "forecast.csv").decode("utf-8")
             rows = list(csv.DictReader(io.StringIO(text)))
             limits = decision.thresholds()
         except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:
-            return {"decision": [], "decision_note": f"no decision: {error}"}
+            return f"no decision: {error}"
         horizons = sorted({int(float(r["horizon_days"])) for r in rows if r.get("horizon_days")})
         if not horizons:
-            return {"decision": [], "decision_note": "forecast.csv holds no rows"}
+            return "forecast.csv holds no rows"
         horizon = decision.main_horizon(horizons)
-        ranked = decision.decide(rows, by, horizon=horizon, limits=limits)
+        return decision.decide(rows, by, horizon=horizon, limits=limits), horizon, horizons, limits
+
+    def _decision(self, run_id: str, request: Mapping[str, Any],
+                  warnings: Sequence[str] = ()) -> dict[str, Any]:
+        """The run page's decision table: :func:`ltvcore.decision.decide` on forecast.csv,
+        so it ranks and labels exactly as the report and the Slack message do."""
+        found = self._ranked(run_id, request)
+        if isinstance(found, str):
+            return {"decision": [], "decision_note": found}
+        ranked, horizon, horizons, limits = found
+        by = [str(c) for c in request.get("by") or ["campaign"]]
         target = request.get("target_roas")
         return {
             "decision": [d.as_dict(by) for d in ranked],
             "decision_note": (f"{decision.counts_text(ranked)}. "
                               f"{decision.rule_text(limits, horizon, target)}." if ranked
-                              else decision.no_spend_text()),
+                              else wording.no_decision_text(by, warnings)),
             "decision_horizon": horizon, "decision_max_days": horizons[-1],
         }
+
+    def _headline(self, run_id: str, request: Mapping[str, Any]) -> str:
+        """One line for the runs list: how many campaigns to scale, watch and cut."""
+        found = self._ranked(run_id, request)
+        if isinstance(found, str):
+            return ""
+        return decision.counts_text(found[0]) if found[0] else "no decision (needs spend, by campaign)"
 
     # -- artifacts ----------------------------------------------------------
     def link(self, run_id: str, name: str, file_url: Any) -> str:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jinja2
 import pandas as pd
 
-from ltvcore import __version__, decision
+from ltvcore import __version__, decision, wording
 from ltvcore.report.assets import CSS, SCRIPT
 from ltvcore.report.data import RunView
 from ltvcore.report.figures import MAX_CURVES, curves_figure, group_label, roas_figure
@@ -177,7 +177,7 @@ def _header(run: RunView) -> dict[str, Any]:
     # auto says which model it chose and on what evidence; calibrated, what it learned.
     choice = None
     if isinstance(selection, dict) and selection.get("why"):
-        choice = {"why": str(selection["why"]), "method": str(selection.get("method", ""))}
+        choice = {"why": wording.web_text(str(selection["why"])), "method": str(selection.get("method", ""))}
     return {
         "title": "LTV forecast" + (f" — {dataset}" if dataset else ""),
         "by": " · ".join(run.by) or "—",
@@ -200,7 +200,9 @@ def _roas(run: RunView, payload: dict[str, Any]) -> dict[str, Any]:
     fig = roas_figure(run) if run.has_spend else None
     payload["roas"] = None if fig is None else fig.figure
     section: dict[str, Any] = {"noun": "campaign" if run.by == ["campaign"] else "group",
-                               "has_spend": run.has_spend, "figure": None}
+                               "has_spend": run.has_spend, "figure": None,
+                               "missing": "" if run.has_spend
+                               else wording.no_roas_text(run.by, run.warnings)}
     if fig is not None:
         section["figure"] = {"scale": fig.scale, "plotted": fig.plotted,
                              "skipped": fig.skipped, "target": f"{run.target_roas:g}"}
@@ -224,7 +226,7 @@ def _decision(run: RunView) -> dict[str, Any]:
                                 "—" if d.roas is None else f"{d.roas:.2f}", interval,
                                 _days(d.days, run.max_horizon), days_interval))
     return {"rows": rows, "rule": decision_rule(run) if rows else "",
-            "no_spend": "" if rows else decision.no_spend_text(),
+            "no_spend": "" if rows else wording.no_decision_text(run.by, run.warnings),
             "counts": decision.counts_text(run.decisions),
             "noun": "campaigns" if run.by == ["campaign"] else "groups"}
 
@@ -304,7 +306,7 @@ def _details(run: RunView) -> dict[str, Any]:
         "rows": [(label, [cells.get(m, "—") for m in models]) for label, cells in groups],
         "collapsed": len(groups) > _PARAMS_OPEN_MAX,
         "settings": [(k, _fmt_request_value(v)) for k, v in sorted(extra.items())],
-        "assumptions": run.assumptions,
+        "assumptions": wording.web_texts(run.assumptions),
     }
 
 
@@ -318,7 +320,7 @@ def build_page(run: RunView) -> str:
         "max_horizon": run.max_horizon,
         "has_spend": run.has_spend,
         "header": _header(run),
-        "warnings": run.warnings,
+        "warnings": wording.web_texts(run.warnings),  # read by marketers: no CLI flags
         "curves": _curves(run, payload),
         "roas": _roas(run, payload),
         "decision": _decision(run),

@@ -258,6 +258,10 @@ class ArtifactStore(ABC):
             except ManifestError as error:
                 return entry | {"status": "invalid", "created": _iso(modified), "request": None,
                                 "summary": "", "detail": {"error": str(error)}}
+            kept = (self._marker_detail(run_id)
+                    if names is None or STATUS_NAME in names else {})
+            if kept.get("submitted"):  # the marker a commit keeps: when it was asked for
+                entry["submitted"] = kept["submitted"]
             return entry | {
                 "status": "succeeded",
                 "created": manifest.get("created"),
@@ -275,6 +279,8 @@ class ArtifactStore(ABC):
                 marker = {}
             if isinstance(marker, dict) and marker.get("status") in MARKER_STATUSES:
                 detail: dict[str, Any] = marker["detail"] if isinstance(marker.get("detail"), dict) else {}
+                if detail.get("submitted"):
+                    entry["submitted"] = detail["submitted"]
                 return entry | {
                     "status": marker["status"],
                     "created": marker.get("updated") or _iso(modified),
@@ -286,6 +292,16 @@ class ArtifactStore(ABC):
             return None
         return entry | {"status": "incomplete", "created": _iso(modified), "request": None, "summary": ""}
 
+    def _marker_detail(self, run_id: str) -> dict[str, Any]:
+        """The ``detail`` of the run's status marker, ``{}`` when absent or unreadable."""
+        raw = self._read_optional(run_id, STATUS_NAME)
+        try:
+            marker = json.loads(raw) if raw is not None else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        detail = marker.get("detail") if isinstance(marker, dict) else None
+        return detail if isinstance(detail, dict) else {}
+
     def status(self, run_id: str) -> dict[str, Any] | None:
         """Status of one run, or None when nothing at all is stored under its id.
 
@@ -296,7 +312,8 @@ class ArtifactStore(ABC):
             else the marker's ``queued``/``running``/``failed``; else
             ``incomplete``; ``invalid`` for an unreadable manifest), ``created``,
             ``request``, ``summary``, ``location``; ``files`` when succeeded and
-            ``detail`` from the marker.
+            ``detail`` from the marker; ``submitted`` when the marker (kept by a commit)
+            says when the run was asked for.
         """
         return self._describe(validate_run_id(run_id), None, None)
 

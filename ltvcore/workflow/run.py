@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,16 @@ from ltvcore.workflow.forecast import Inputs, cut_inputs, load_inputs, run_forec
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
            "input_files_digest", "planned_run_id", "publish", "stage"]
 
+Progress = Callable[[str], None]
+"""Told the stage a local computation enters: ``reading``, ``aggregating``, ``fitting``,
+``writing`` (the API shows it on the run page). It must not raise."""
+
+STAGES = ("reading", "aggregating", "fitting", "writing")
+
+
+def _tell(progress: Progress | None, stage_name: str) -> None:
+    if progress is not None:
+        progress(stage_name)
 
 
 @dataclass
@@ -103,12 +114,13 @@ def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
 
 
 def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
-            cache: bool = True) -> dict:
+            cache: bool = True, progress: Progress | None = None) -> dict:
     """Forecast (one shard of the groups) and write the outputs into the staging directory.
 
     Models that pool groups (:func:`ltvcore.models.pools_groups`) are not split: the first shard
     forecasts every group and the others write empty outputs, so a run's result never depends
-    on the shard count.
+    on the shard count. ``progress`` is told ``fitting`` before the forecast (which also
+    builds the cohorts) and ``writing`` once it is written.
     """
     inputs = staged.inputs
     drew_none = False
@@ -128,7 +140,9 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
             (staged.directory / name).write_bytes(b"")
         (staged.directory / "params.json").write_text(json.dumps({"groups": []}))
     else:
+        _tell(progress, "fitting")
         result = run_forecast(inputs, staged.request, cache=cache)
+        _tell(progress, "writing")
         write_outputs(result, staged.directory)
         info.update(warnings=result.warnings, timings=result.timings,
                     groups=int(result.forecast.drop_duplicates(list(staged.request.by)).shape[0]))
@@ -173,28 +187,40 @@ def publish(directory: Path, store=None, *, requested_by: str | None = None) -> 
 
 
 def forecast_to_store(request: ForecastRequest, *, events, installs=None, spend=None,
-                      store=None, requested_by: str | None = None) -> Outcome:
-    """Read the input files, then :func:`forecast_inputs_to_store`."""
+                      store=None, requested_by: str | None = None,
+                      progress: Progress | None = None) -> Outcome:
+    """Read the input files, then :func:`forecast_inputs_to_store`.
+
+    ``progress`` is told each stage: ``reading``, ``aggregating``, ``fitting``, ``writing``.
+    """
     digest = input_files_digest({"events": events, "installs": installs, "spend": spend})
     reused = _existing(open_store(store), planned_run_id(request, digest))
     if reused is not None:
         return reused
-    return forecast_inputs_to_store(request, load_inputs(events, installs, spend), store=store,
-                                    requested_by=requested_by, input_digest=digest)
+    _tell(progress, "reading")
+    inputs = load_inputs(events, installs, spend)
+    return forecast_inputs_to_store(request, inputs, store=store, requested_by=requested_by,
+                                    input_digest=digest, progress=progress)
 
 
 def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=None,
                              requested_by: str | None = None,
-                             input_digest: str | None = None) -> Outcome:
-    """Forecast unless the same request on the same data already has a run; publish it."""
+                             input_digest: str | None = None,
+                             progress: Progress | None = None) -> Outcome:
+    """Forecast unless the same request on the same data already has a run; publish it.
+
+    ``progress`` is told ``aggregating`` (inputs cut at as-of and snapshotted), then
+    :func:`compute`'s ``fitting`` and ``writing`` (outputs, report, manifest, commit).
+    """
     started = time.perf_counter()
     target = open_store(store)
     with staging(target) as directory:
+        _tell(progress, "aggregating")
         staged = stage(inputs, request, directory, input_digest=input_digest)
         existing = _existing(target, staged.run_id)
         if existing is not None:
             return existing
-        info = compute(staged)
+        info = compute(staged, progress=progress)
         info["timings"]["total_s"] = time.perf_counter() - started
         (directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
         forecast = read_output_csv(directory / "forecast.csv")

@@ -61,9 +61,11 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
         fill("observe_days", "0")
         browser.eval("document.getElementById('submit').click()")
         message = browser.wait_for("document.getElementById('error-confidence').textContent")
-        assert "confidence" in message and "[0.5, 1)" in message
+        # plain words, the form's label first: no "field '…'", no interval notation
+        assert message.startswith("Interval confidence: 1.5 is not a confidence between 0.5 and 1")
         # every invalid field at once, each next to its field
-        assert "out of range" in browser.eval("document.getElementById('error-observe_days').textContent")
+        assert browser.eval("document.getElementById('error-observe_days').textContent") == \
+            "Observed days: 0 is too few days; use 1 to 366"
         assert browser.eval("document.getElementById('error-horizons').textContent") == ""
         fill("observe_days", "7")
         assert browser.eval("document.getElementById('accepted').hidden") is True
@@ -80,13 +82,11 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
         browser.eval("document.querySelector('#by-options input[value=os]').click()")
         fill("notify", "#growth")
         browser.eval("document.getElementById('submit').click()")
-        browser.wait_for("!document.getElementById('accepted').hidden")
-        assert browser.eval("document.getElementById('error-confidence').textContent") == ""
-        run_id = browser.eval("document.getElementById('accepted-id').textContent")
+        # accepted: the form goes to the run page by itself
+        run_id = browser.wait_for(
+            "(location.pathname.match(/^\\/forecasts\\/([0-9a-f]{20})$/) || [])[1]")
         assert re.fullmatch(r"[0-9a-f]{20}", run_id)
-
-        browser.eval("document.getElementById('run-link').click()")
-        browser.wait_for(f"location.pathname === '/forecasts/{run_id}'")
+        browser.wait_for("document.body.dataset.status !== undefined")
         browser.wait_for("document.body.dataset.status === 'succeeded'", timeout=90)
         links = browser.eval("Array.from(document.querySelectorAll('#downloads a'), "
                              "a => a.textContent)")
@@ -107,9 +107,11 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
             "fetch(document.querySelector('#downloads a[download$=\"manifest.json\"]').href)"
             ".then(r => r.json())")
         assert manifest["run_id"] == run_id and manifest["request"]["confidence"] == 0.95
-        # by campaign and os there is no ROAS, so the run page says a decision needs spend
-        assert "A decision needs spend" in browser.eval(
-            "document.getElementById('decision-note').textContent")
+        # by campaign and os there is no ROAS: the run page says why (spend is per campaign)
+        note = browser.eval("document.getElementById('decision-note').textContent")
+        assert "grouped by campaign, os" in note and "--" not in note
+        warnings = browser.eval("document.getElementById('warning-list').textContent")
+        assert "grouped by campaign alone" in warnings and "--by" not in warnings
         assert browser.eval("document.getElementById('decision-table').hidden") is True
         (tmp_path / "run-page.png").write_bytes(browser.screenshot())
 
@@ -145,3 +147,72 @@ def test_form_to_report_in_headless_chromium(server, browser_cls, tmp_path: Path
         expected = [p for p in problems if "status of 400" in p]  # refused confidence and as-of
         assert len(expected) == 2 and [p for p in problems if p not in expected] == []
     assert "LTV forecast ready" in log.read_text()  # no webhook configured: printed locally
+
+
+def test_all_form_errors_at_once_and_progress_while_computing(make_api, serve, browser_cls,
+                                                              tmp_path: Path) -> None:
+    """A slowed computation: the run page shows its stage and elapsed time while it runs."""
+    api = make_api(delay=3.0)
+    base = f"http://127.0.0.1:{serve(api)}"
+    with browser_cls(tmp_path / "profile", timeout=60) as browser:
+        browser.open(f"{base}/")
+        browser.eval("const d = document.getElementById('dataset'); d.value = 'demo';"
+                     " d.dispatchEvent(new Event('change'))")
+        browser.wait_for("document.querySelectorAll('#by-options input').length")
+
+        def fill(field: str, value: str) -> None:
+            browser.eval(f"document.getElementById({json.dumps(field)}).value = "
+                         f"{json.dumps(value)}")
+
+        bad = {"horizons": "30,x", "observe_days": "0", "window_days": "abc",
+               "confidence": "2", "target_roas": "-1", "as_of": ""}
+        for field, value in bad.items():
+            fill(field, value)
+        browser.eval("document.querySelector('#by-options input[value=campaign]').click()")
+        browser.eval("document.getElementById('submit').click()")
+        browser.wait_for("document.getElementById('error-horizons').textContent")
+        shown = browser.eval(
+            "Object.fromEntries(Array.from(document.querySelectorAll('.error'),"
+            " e => [e.id.replace('error-', ''), e.textContent]))")
+        assert shown["horizons"] == "Horizons: 'x' is not a number of days"
+        assert shown["observe_days"].startswith("Observed days: 0 is too few days")
+        assert shown["window_days"] == "Install window: 'abc' is not a number of days"
+        assert shown["confidence"].startswith("Interval confidence: 2 is not")
+        assert shown["target_roas"].startswith("Target ROAS: -1 is not a ROAS")
+        assert shown["by"] == "Group by: pick at least one column, e.g. campaign"
+        for text in shown.values():
+            assert "field '" not in text
+        assert browser.eval("location.pathname") == "/"
+
+        for field, value in {"horizons": "30", "observe_days": "7", "window_days": "",
+                             "confidence": "0.9", "target_roas": "1"}.items():
+            fill(field, value)
+        browser.eval("document.querySelector('#by-options input[value=campaign]').click()")
+        browser.eval("document.getElementById('submit').click()")
+        browser.wait_for("/^\\/forecasts\\/[0-9a-f]{20}$/.test(location.pathname)")
+        browser.wait_for("document.body.dataset.status === 'running'")
+        progress = browser.wait_for(
+            "(() => { const p = document.getElementById('progress');"
+            " return !p.hidden && /elapsed/.test(p.textContent) && p.textContent; })()")
+        assert "Reading the data" in progress and re.search(r"\d+ s elapsed", progress)
+        assert browser.eval("document.getElementById('progress').dataset.stage") == "reading"
+        browser.wait_for("document.body.dataset.status === 'succeeded'", timeout=90)
+        assert browser.eval("document.getElementById('progress').hidden") is True
+        facts = browser.eval("document.getElementById('facts').textContent")
+        assert "Submitted" in facts and "Finished" in facts
+        (tmp_path / "run-page-done.png").write_bytes(browser.screenshot())
+
+        # the runs list: filter and sort in the page
+        browser.navigate(f"{base}/forecasts")
+        assert browser.eval("document.querySelectorAll('#runs tbody tr[data-run]').length") == 1
+        browser.eval("const f = document.getElementById('runs-filter'); f.value = 'nomatch';"
+                     " f.dispatchEvent(new Event('input'))")
+        assert browser.eval("document.querySelector('#runs tbody tr[data-run]').hidden") is True
+        browser.eval("const g = document.getElementById('runs-filter'); g.value = 'succeeded';"
+                     " g.dispatchEvent(new Event('input'))")
+        assert browser.eval("document.querySelector('#runs tbody tr[data-run]').hidden") is False
+        browser.eval("document.querySelector('th[data-key=status] button').click()")
+        assert browser.eval(
+            "document.querySelector('th[data-key=status]').getAttribute('aria-sort')") == "ascending"
+        assert browser.problems(allowed_hosts=(base,)) == [
+            p for p in browser.problems(allowed_hosts=(base,)) if "status of 400" in p]

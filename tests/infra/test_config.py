@@ -79,3 +79,14 @@ def test_settings_are_read_from_the_cdk_context_and_frozen():
                                    "alarmEmail": "ops@example.com"}
     with pytest.raises(ValueError):
         config.stackName = "Other"  # one deployment, one set of settings
+
+
+def test_pipeline_wait_is_derived_from_the_steps_or_must_cover_them():
+    derived = DeploymentConfig.from_mapping({"processingMaxRuntimeMinutes": "60"})
+    assert derived.pipeline_wait_minutes == 3 * (60 + 15)
+    assert derived.execution_timeout_minutes > derived.pipeline_wait_minutes + 60  # + publish
+    given = DeploymentConfig.from_mapping({"processingMaxRuntimeMinutes": "10", "pipelineTimeoutMinutes": "90"})
+    assert given.pipeline_wait_minutes == 90
+    with pytest.raises(ValueError, match=r"ltv:pipelineTimeoutMinutes='240': expected 0 \(derived\) "
+                                         r"or a whole number of at least 405"):
+        DeploymentConfig.from_mapping({"pipelineTimeoutMinutes": "240"})  # 3 steps x 120 min

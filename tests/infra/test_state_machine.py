@@ -108,6 +108,15 @@ def _substituted(definition: dict, *, pipeline_timeout: int | None = None) -> di
     publish["Parameters"] = {"FunctionName": "FakePublishJob", "Payload": publish["Parameters"]}
     publish["ResultSelector"] = {"job.$": "$.Payload.ProcessingJobName",
                                  "status.$": "$.Payload.ProcessingJobStatus"}
+    # moto's aws-sdk:s3:getObject hands the Body over as a stream (Step Functions: text), and
+    # moto has no StopPipelineExecution: stand-ins for both (Catch, ResultPath and paths kept)
+    read = definition["States"]["ReadPipelineRecord"]
+    read["Resource"] = "arn:aws:states:::lambda:invoke"
+    read["Parameters"] = {"FunctionName": "FakeGetObject", "Payload": read["Parameters"]}
+    read["ResultSelector"] = {"record.$": "States.StringToJson($.Payload.Body)"}
+    stop = definition["States"]["StopPipeline"]
+    stop["Resource"] = "arn:aws:states:::lambda:invoke"
+    stop["Parameters"] = {"FunctionName": "FakeStopPipeline", "Payload": stop["Parameters"]}
     return definition
 
 
@@ -119,6 +128,7 @@ class World:
         self.tmp_path = tmp_path
         self.slack = SlackStub()
         self.started: list[dict] = []
+        self.stopped: list[dict] = []
         self.publish: Callable[[dict], dict] = self._publish_ok
         self.broken: set[str] = set()
         self._lock = threading.Lock()
@@ -133,7 +143,7 @@ class World:
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")
         role = boto3.client("iam").create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         lam = boto3.client("lambda")
-        for name in [*environments, "FakeStartPipeline", "FakePublishJob"]:
+        for name in [*environments, "FakeStartPipeline", "FakePublishJob", "FakeStopPipeline", "FakeGetObject"]:
             lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
                                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
         self.handlers = {"ValidateLambda": load_handler("validate"), "NotifyLambda": load_handler("notify")}
@@ -162,6 +172,12 @@ class World:
             arn = boto3.client("sagemaker").start_pipeline_execution(**event)["PipelineExecutionArn"]
             self.started.append({**event, "arn": arn})
             return {"PipelineExecutionArn": arn}
+        if name == "FakeGetObject":  # raises NoSuchKey (caught by the state) when unrecorded
+            body = boto3.client("s3").get_object(**event)["Body"].read().decode()
+            return {"Body": body}
+        if name == "FakeStopPipeline":
+            self.stopped.append(event)
+            return {}
         if name == "FakePublishJob":
             return self.publish(event)
         (logical,) = [key for key in self.environments if key == name]
@@ -333,3 +349,21 @@ def test_a_failing_success_notification_never_fails_the_published_run(world, syn
     assert done["status"] == "SUCCEEDED"
     assert open_store(STORE).status(job.run_id)["status"] == "succeeded"
     assert world.messages() == []
+
+
+def test_a_timed_out_pipeline_is_stopped_before_the_failure_notification(world, synthesised, monkeypatch):
+    job = _job()
+    execution = world.start(_substituted(synthesised[0], pipeline_timeout=3), job)
+    started = world.wait_for_pipeline()
+    # the status change to Executing reaches the real callback, which records the execution
+    monkeypatch.setenv("LTV_SCRATCH_RUNS", f"{STORE}/scratch/runs")
+    event = pipeline_status_event("Executing", started["PipelineExecutionDescription"], started["arn"],
+                                  display_name=started["PipelineExecutionDisplayName"])
+    assert load_handler("pipeline_callback").handler(event, lambda_context("callback"))["action"] == "recorded"
+    done = world.finish(execution)
+    assert done["status"] == "FAILED" and done.get("error") == "ForecastFailed"
+    (stop,) = world.stopped
+    assert stop["PipelineExecutionArn"] == started["arn"] and len(stop["ClientRequestToken"]) == 36
+    assert "did not report back in time" in open_store(STORE).status(job.run_id)["detail"]["error"]
+    # (The pipeline's Stopped event then meets a timed-out token; moto still accepts that token,
+    # so tests/lambdas/test_pipeline_callback.py covers the quiet drop of TaskTimedOut.)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.config import DEFAULTS
+from infra.config import DEFAULTS, PIPELINE_STEPS, DeploymentConfig
 from tests.infra.support import flatten, resources, synth
 
 
@@ -92,7 +92,7 @@ def test_state_machine_order_and_task_types(doc):
     run = states["RunPipeline"]
     assert run["Resource"].endswith(":states:::aws-sdk:sagemaker:startPipelineExecution.waitForTaskToken")
     assert run["Parameters"]["PipelineExecutionDescription.$"] == "$$.Task.Token"
-    assert run["TimeoutSeconds"] == DEFAULTS["pipelineTimeoutMinutes"] * 60
+    assert run["TimeoutSeconds"] == DeploymentConfig.from_mapping({}).pipeline_wait_minutes * 60
     names = [p["Name"] for p in run["Parameters"]["PipelineParameters"]]
     assert names == ["RunKey", "Dataset", "AsOf", "InputDigest"]
     assert states["Publish"]["Resource"].endswith(":states:::sagemaker:createProcessingJob.sync")
@@ -103,10 +103,18 @@ def test_state_machine_order_and_task_types(doc):
 
 def test_every_failure_path_ends_in_the_failure_notification(doc):
     states = _definition(doc)["States"]
-    for name in ("Validate", "RunPipeline", "Publish"):
+    for name in ("Validate", "Publish"):
         catches = states[name]["Catch"]
         assert catches == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                             "Next": "NotifyFailure"}], name
+    # RunPipeline's failure first stops the pipeline it started, then notifies
+    assert states["RunPipeline"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                               "Next": "ReadPipelineRecord"}]
+    assert states["ReadPipelineRecord"]["Next"] == "StopPipeline"
+    assert states["StopPipeline"]["Next"] == "NotifyFailure"
+    for name in ("ReadPipelineRecord", "StopPipeline"):  # the original $.error is kept
+        assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.stop_error",
+                                          "Next": "NotifyFailure"}], name
     assert states["NotifyFailure"]["Next"] == "Failed"
     assert states["NotifyFailure"]["Catch"][0]["Next"] == "Failed"
     assert states["Failed"]["Type"] == "Fail" and states["Failed"]["Error"] == "ForecastFailed"
@@ -139,14 +147,75 @@ def test_state_machine_traced_and_logged(template):
 
 def test_pipeline_status_rule_calls_back(doc):
     rules = [r["Properties"] for r in resources(doc, "AWS::Events::Rule").values()
-             if "EventPattern" in r["Properties"]]
+             if r["Properties"].get("EventPattern", {}).get("source") == ["aws.sagemaker"]]
     (rule,) = rules
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.sagemaker"]
     assert pattern["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
-    assert pattern["detail"]["currentPipelineExecutionStatus"] == ["Succeeded", "Failed", "Stopped"]
+    # Executing: the callback records the execution's ARN for the stop paths
+    assert pattern["detail"]["currentPipelineExecutionStatus"] == ["Executing", "Succeeded", "Failed",
+                                                                   "Stopped"]
     assert "ltvforecast-forecast" in flatten(pattern["detail"]["pipelineArn"][0])
     assert "PipelineCallback" in rule["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+    assert "EventDeadLetters" in rule["Targets"][0]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+
+
+def test_timeouts_cover_every_step_of_the_pipeline(doc):
+    """The wait outlasts the steps' stopping conditions; the execution outlasts wait + publish."""
+    states = _definition(doc)["States"]
+    steps = _pipeline(doc, "forecast")["Steps"]
+    assert len(steps) == PIPELINE_STEPS  # sequential: Prepare → Forecast → Report
+    step_seconds = sum(s["Arguments"]["StoppingCondition"]["MaxRuntimeInSeconds"] for s in steps)
+    assert step_seconds == PIPELINE_STEPS * DEFAULTS["processingMaxRuntimeMinutes"] * 60
+    wait = states["RunPipeline"]["TimeoutSeconds"]
+    assert wait >= step_seconds + PIPELINE_STEPS * 10 * 60  # room for instance start-up per step
+    assert "HeartbeatSeconds" not in states["RunPipeline"]  # nothing could send one
+    (machine,) = resources(doc, "AWS::StepFunctions::StateMachine").values()
+    definition = json.loads(flatten(machine["Properties"]["DefinitionString"]))
+    execution = definition["TimeoutSeconds"]
+    assert execution >= wait + states["Publish"]["TimeoutSeconds"] + 15 * 60  # Catch paths fit
+
+
+def test_stop_pipeline_path_and_its_least_privilege(doc):
+    states = _definition(doc)["States"]
+    read, stop = states["ReadPipelineRecord"], states["StopPipeline"]
+    assert read["Resource"].endswith(":states:::aws-sdk:s3:getObject")
+    assert read["Parameters"]["Key.$"] == "States.Format('scratch/runs/{}/pipeline.json', $.validated.run_id)"
+    assert stop["Resource"].endswith(":states:::aws-sdk:sagemaker:stopPipelineExecution")
+    assert stop["Parameters"]["PipelineExecutionArn.$"] == "$.pipeline_record.record.pipeline_execution_arn"
+    assert stop["Parameters"]["ClientRequestToken.$"] == "States.UUID()"
+    policies = resources(doc, "AWS::IAM::Policy")
+
+    def statements(fragment: str, action: str) -> list[dict]:
+        (policy,) = [p for key, p in policies.items() if fragment in key]
+        return [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+
+    for fragment in ("StateMachineRole", "NotifyLambdaRole"):
+        (statement,) = statements(fragment, "sagemaker:StopPipelineExecution")
+        assert flatten(statement["Resource"]).endswith(":pipeline/ltvforecast-forecast/execution/*")
+        reads = [flatten(r) for s in statements(fragment, "s3:GetObject")
+                 for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+        assert any(r.endswith("/scratch/runs/*/pipeline.json") for r in reads), fragment
+        assert not any(r.endswith("/scratch/runs/*") for r in reads), fragment
+    (put,) = statements("PipelineCallbackLambdaRole", "s3:PutObject")
+    assert flatten(put["Resource"]).endswith("/scratch/runs/*/pipeline.json")
+
+
+def test_execution_ends_outside_the_definition_reach_the_notify_lambda(doc):
+    (rule,) = [r["Properties"] for r in resources(doc, "AWS::Events::Rule").values()
+               if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]]
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["TIMED_OUT", "ABORTED", "FAILED"]
+    (machine,) = [k for k in resources(doc, "AWS::StepFunctions::StateMachine")]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine}]
+    (target,) = rule["Targets"]
+    assert "NotifyLambda" in target["Arn"]["Fn::GetAtt"][0]
+    assert "EventDeadLetters" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+    (queue,) = resources(doc, "AWS::SQS::Queue").values()
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_callback_may_answer_only_this_state_machine(doc):
@@ -236,9 +305,29 @@ def test_api_routes_all_iam_authorised(doc):
         assert props["AuthorizationType"] == "AWS_IAM"
         assert props["Integration"]["Type"] == "AWS_PROXY"
         seen.add((props["HttpMethod"], json.dumps(props["ResourceId"], sort_keys=True)))
-    assert sorted(m for m, _ in seen) == ["GET", "GET", "GET", "POST"]
+    assert sorted(m for m, _ in seen) == ["GET", "GET", "GET", "GET", "POST"]
     paths = sorted(r["Properties"]["PathPart"] for r in resources(doc, "AWS::ApiGateway::Resource").values())
-    assert paths == ["forecasts", "{run_id}"]
+    assert paths == ["files", "forecasts", "{name}", "{run_id}"]
+
+
+def test_run_files_route_is_declared_like_the_others(doc):
+    """run.html links /forecasts/{id}/files/{name}: without the route API Gateway answers 403."""
+    api_resources = resources(doc, "AWS::ApiGateway::Resource")
+
+    def path(logical: str) -> str:
+        props = api_resources[logical]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    (name,) = [key for key, r in api_resources.items() if r["Properties"]["PathPart"] == "{name}"]
+    assert path(name) == "/forecasts/{run_id}/files/{name}"
+    (method,) = [m["Properties"] for m in resources(doc, "AWS::ApiGateway::Method").values()
+                 if m["Properties"]["ResourceId"] == {"Ref": name}]
+    assert method["HttpMethod"] == "GET" and method["AuthorizationType"] == "AWS_IAM"
+    assert method["Integration"]["Type"] == "AWS_PROXY"
+    assert method["RequestParameters"] == {"method.request.path.run_id": True,
+                                           "method.request.path.name": True}
 
 
 def test_api_validates_requests(template, doc):

@@ -11,7 +11,8 @@ from tests.infra.support import resources, synth
 VARIANT = {"ltv:objectLock": "true", "ltv:objectLockRetentionDays": "2555",
            "ltv:forecastShardCount": "4", "ltv:processingInstanceType": "ml.c5.2xlarge",
            "ltv:dailyPrepareSchedule": "cron(30 2 * * ? *)", "ltv:apiThrottleRateLimit": "3",
-           "ltv:pipelineTimeoutMinutes": "60", "ltv:slackSecretName": "team/slack-webhooks",
+           "ltv:pipelineTimeoutMinutes": "90", "ltv:processingMaxRuntimeMinutes": "10",
+           "ltv:slackSecretName": "team/slack-webhooks",
            "ltv:alarmEmail": "ops@example.com"}
 
 
@@ -47,7 +48,7 @@ def test_schedule_throttle_timeout_secret_and_email(doc):
     assert schedule["ScheduleExpression"] == "cron(30 2 * * ? *)"
     stage = next(iter(resources(doc, "AWS::ApiGateway::Stage").values()))["Properties"]
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 3
-    assert '"TimeoutSeconds":3600' in json.dumps(doc).replace(" ", "").replace('\\"', '"')
+    assert '"TimeoutSeconds":5400' in json.dumps(doc).replace(" ", "").replace('\\"', '"')
     notify = next(f["Properties"] for key, f in resources(doc, "AWS::Lambda::Function").items() if "Notify" in key)
     assert notify["Environment"]["Variables"]["LTV_SLACK_SECRET_NAME"] == "team/slack-webhooks"
     (subscription,) = resources(doc, "AWS::SNS::Subscription").values()

@@ -124,3 +124,72 @@ def test_handlers_log_json_lines(notify):
     module.logger.info("probe")
     assert json.loads(logs.getvalue().splitlines()[-1])["message"] == "probe"
     assert isinstance(module.logger, Logger)  # Powertools' structured logger, not print
+
+
+def _execution_ended(job: Job, status: str, minutes: int = 465, **more) -> dict:
+    """Step Functions' EventBridge event when an execution ends (the documented shape)."""
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:sm:{job.run_id}"
+    return {"version": "0", "id": "e-1", "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": "123456789012", "time": "2026-01-12T16:00:00Z",
+            "region": "us-east-1", "resources": [arn],
+            "detail": {"executionArn": arn, "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:sm",
+                       "name": job.run_id, "status": status, "startDate": 1_768_204_800_000,
+                       "stopDate": 1_768_204_800_000 + minutes * 60_000,
+                       "input": json.dumps(job.execution_input(STORE)), "output": None, **more}}
+
+
+class _RecordingSageMaker:
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def stop_pipeline_execution(self, PipelineExecutionArn, ClientRequestToken):  # noqa: N803 - boto3
+        assert len(ClientRequestToken) >= 32
+        self.stopped.append(PipelineExecutionArn)
+
+
+def test_execution_timeout_marks_the_run_failed_and_stops_the_recorded_pipeline(notify, slack, aws,
+                                                                                monkeypatch):
+    module, _logs = notify
+    sagemaker = _RecordingSageMaker()
+    monkeypatch.setattr(module, "sagemaker", lambda: sagemaker)
+    job = make_job()
+    open_store(STORE).mark(job.run_id, "running", {})
+    pipeline = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/ltvforecast-forecast/execution/abc"
+    aws.put_object(Bucket=BUCKET, Key=f"scratch/runs/{job.run_id}/pipeline.json",
+                   Body=json.dumps({"pipeline_execution_arn": pipeline}).encode())
+    result = module.handler(_execution_ended(job, "TIMED_OUT"), lambda_context("notify"))
+    assert result["action"] == "recorded" and result["pipeline_stopped"] is True
+    assert sagemaker.stopped == [pipeline]
+    status = open_store(STORE).status(job.run_id)
+    assert status["status"] == "failed"
+    assert status["detail"]["error"] == "The forecast timed out after 465 minutes; the run was given up."
+    assert any("timed out after 465 minutes" in json.dumps(body) for _path, body in slack.posts)
+
+
+def test_manual_stop_without_a_recorded_pipeline_still_marks_the_run_failed(notify, slack, monkeypatch):
+    module, _logs = notify
+    sagemaker = _RecordingSageMaker()
+    monkeypatch.setattr(module, "sagemaker", lambda: sagemaker)
+    job = make_job()
+    result = module.handler(_execution_ended(job, "ABORTED"), lambda_context("notify"))
+    assert result["pipeline_stopped"] is False and not sagemaker.stopped
+    status = open_store(STORE).status(job.run_id)
+    assert status["status"] == "failed" and status["detail"]["error"] == "The forecast was stopped before it finished."
+    assert {path.rsplit("/", 1)[-1] for path, _ in slack.posts} == {"team", "growth"}
+
+
+def test_a_failure_the_workflow_recorded_itself_is_not_reported_twice(notify, slack):
+    module, _logs = notify
+    job = make_job()
+    event = _execution_ended(job, "FAILED", error="ForecastFailed", cause="The forecast run failed")
+    assert module.handler(event, lambda_context("notify")) == {"action": "ignored", "status": "FAILED"}
+    assert open_store(STORE).status(job.run_id) is None and not slack.posts
+
+
+def test_a_published_run_is_never_turned_into_a_failed_one(notify, slack, tmp_path):
+    module, _logs = notify
+    job = make_job()
+    make_run(tmp_path, STORE, job.run_id, request=job.request.normalised())
+    result = module.handler(_execution_ended(job, "TIMED_OUT"), lambda_context("notify"))
+    assert result["action"] == "ignored"
+    assert open_store(STORE).status(job.run_id)["status"] == "succeeded" and not slack.posts

@@ -105,3 +105,36 @@ def test_failure_cause_names_the_failed_step_and_its_message(monkeypatch):
     monkeypatch.setattr(module, "sagemaker", FakeSageMaker)
     cause = module.failure_cause("arn", "Failed")
     assert cause == "Step Prepare failed: events.csv, column 'revenue', row 12: negative revenue"
+
+
+def test_executing_records_the_execution_for_the_stop_paths(callback, aws, monkeypatch):
+    module, states, arn = callback
+    monkeypatch.setenv("LTV_SCRATCH_RUNS", "s3://ltv-artifacts/scratch/runs")
+    event = pipeline_status_event("Executing", "TOKEN", arn, display_name="run-1")
+    assert module.handler(event, lambda_context()) == {"action": "recorded", "status": "Executing"}
+    body = aws.get_object(Bucket="ltv-artifacts", Key="scratch/runs/run-1/pipeline.json")["Body"].read()
+    assert json.loads(body) == {"pipeline_execution_arn": arn}
+    assert not states.calls  # the workflow waits on
+
+
+def test_executing_with_a_display_name_that_is_no_run_id_records_nothing(callback, aws, monkeypatch):
+    module, _states, arn = callback
+    monkeypatch.setenv("LTV_SCRATCH_RUNS", "s3://ltv-artifacts/scratch/runs")
+    event = pipeline_status_event("Executing", "TOKEN", arn, display_name="../runs/x")
+    assert module.handler(event, lambda_context())["action"] == "ignored"
+    assert "Contents" not in aws.list_objects_v2(Bucket="ltv-artifacts")
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "InvalidToken"])
+def test_a_late_callback_after_the_task_timed_out_is_dropped_quietly(callback, monkeypatch, code):
+    from botocore.exceptions import ClientError
+
+    module, _states, arn = callback
+
+    class TimedOutStates:
+        def send_task_failure(self, **_):
+            raise ClientError({"Error": {"Code": code, "Message": "gone"}}, "SendTaskFailure")
+
+    monkeypatch.setattr(module, "states", TimedOutStates)
+    result = module.handler(pipeline_status_event("Stopped", "TOKEN", arn), lambda_context())
+    assert result == {"action": "dropped", "status": "Stopped", "reason": code}

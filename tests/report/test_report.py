@@ -542,3 +542,21 @@ def test_no_spend_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         assert browser.problems() == []
     finally:
         browser.close()
+
+
+def test_warnings_and_missing_notes_name_settings_not_cli_flags(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", spend=False, by_os=True)
+    params = json.loads((run / "params.json").read_text())
+    params["warnings"] = ["spend is per campaign, so ROAS is given only with --by campaign",
+                          "no cohort old enough (lower --observe-days or move --as-of)"]
+    (run / "params.json").write_text(json.dumps(params))
+    page = render_report(run)
+    text = html.unescape(re.sub(r"<script.*?</script>|<style.*?</style>|<[^>]+>", " ", page,
+                                flags=re.S))
+    assert not re.search(r"(?<![\w-])--(by|spend|observe-days|as-of)\b", text)
+    assert "grouped by campaign alone" in text and "the observed-days setting" in text
+    # spend was given but split by os: the notes say so instead of asking for spend
+    missing = re.search(r'id="roas-missing">(.*?)</p>', page, re.S).group(1)
+    assert "No spend data" not in missing and "spend is per campaign" in missing
+    decision_note = re.search(r'id="decision-missing">(.*?)</p>', page, re.S).group(1)
+    assert "grouped by campaign, os" in decision_note and "no spend" not in decision_note.lower()

@@ -234,3 +234,19 @@ def test_reproduce_recomputes_btyd_without_its_posterior_cache(data, tmp_path, m
     (poison,) = (p for p in cache.glob("*.npz") if p != key_file)
     key_file.write_bytes(poison.read_bytes())
     assert reproduce(str(run)).identical
+
+
+def test_forecast_to_store_reports_each_stage_in_order(data, tmp_path):
+    from ltvcore.request import ForecastRequest
+    from ltvcore.workflow.run import STAGES, forecast_to_store
+
+    told: list[str] = []
+    kwargs = {"events": data / "events.csv", "installs": data / "installs.csv",
+              "spend": data / "spend.csv", "store": tmp_path / "store"}
+    outcome = forecast_to_store(ForecastRequest(horizons=(30,)), progress=told.append, **kwargs)
+    assert told == list(STAGES) == ["reading", "aggregating", "fitting", "writing"]
+    assert not outcome.reused
+    again: list[str] = []  # an existing run is returned before anything is read
+    assert forecast_to_store(ForecastRequest(horizons=(30,)), progress=again.append,
+                             **kwargs).reused
+    assert again == []
