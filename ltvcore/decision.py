@@ -148,10 +148,22 @@ def has_payback(rows: Sequence[Mapping[str, Any]]) -> bool:
     return any(_num(row.get("p_payback")) is not None for row in rows)
 
 
+def payback_days(params: Mapping[str, Any], by: Sequence[str]) -> dict[tuple[str, ...], dict]:
+    """Each group's days to payback from ``params.json`` (its ``"payback"`` entries)."""
+    found = {}
+    for entry in params.get("groups") or ():
+        key, payback = entry.get("key") or {}, entry.get("payback")
+        if isinstance(payback, Mapping):
+            found[tuple("" if key.get(c) is None else str(key.get(c)) for c in by)] = dict(payback)
+    return found
+
+
 def decide(rows: Sequence[Mapping[str, Any]], by: Sequence[str], *, horizon: int | None = None,
-           limits: Thresholds | None = None) -> list[Decision]:
+           limits: Thresholds | None = None,
+           payback: Mapping[tuple[str, ...], Mapping[str, Any]] | None = None) -> list[Decision]:
     """Labelled groups, best first: by ``p_payback`` at ``horizon`` (default the main one),
     then by expected ROAS, then by name. Groups without ``p_payback`` (no spend) are left out.
+    ``payback`` (:func:`payback_days`) gives their days to payback.
     """
     limits = limits or thresholds()
     present = _horizons(rows)
@@ -168,11 +180,12 @@ def decide(rows: Sequence[Mapping[str, Any]], by: Sequence[str], *, horizon: int
         label = limits.label(p)
         if group in seen or label is None:
             continue
+        days = (payback or {}).get(group, {})
         seen[group] = Decision(
             group=group, label=label, p_payback=p, roas=_num(row.get("roas")),
             roas_lower=_num(row.get("roas_lower")), roas_upper=_num(row.get("roas_upper")),
-            days=_num(row.get("days_to_payback")), days_lower=_num(row.get("days_to_payback_lower")),
-            days_upper=_num(row.get("days_to_payback_upper")), spend=_num(row.get("spend")),
+            days=_num(days.get("days")), days_lower=_num(days.get("days_lower")),
+            days_upper=_num(days.get("days_upper")), spend=_num(row.get("spend")),
             users=_num(row.get("users")))
     return sorted(seen.values(), key=lambda d: (-d.p_payback, -(d.roas if d.roas is not None
                                                                else -math.inf), d.group))

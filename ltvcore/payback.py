@@ -71,12 +71,12 @@ def days_to_reach(curve: np.ndarray, threshold: np.ndarray) -> np.ndarray:
 def payback_columns(curve: CurveLTV, users: np.ndarray, spend: np.ndarray,
                     horizons: np.ndarray, target_roas: float,
                     confidence: float) -> dict[str, np.ndarray]:
-    """The payback columns of ``forecast.csv`` for ``G`` groups.
+    """Payback of ``G`` groups: ``p_payback`` for ``forecast.csv``, days for ``params.json``.
 
     ``spend`` is NaN (or ≤ 0) for a group without spend: its cells stay empty. Returns
-    ``p_payback`` of shape ``(G, len(horizons))`` and the three ``days_to_payback*`` of shape
-    ``(G,)``: the expected curve's day, and the band's (upper bound first: it pays back
-    soonest, so it is the interval's lower end).
+    ``p_payback`` of shape ``(G, len(horizons))`` and ``days``, ``days_lower``, ``days_upper``
+    of shape ``(G,)``: the expected curve's day, and the band's (upper bound first: it pays
+    back soonest, so it is the interval's lower end).
     """
     spend = np.asarray(spend, dtype=float)
     users = np.asarray(users, dtype=float)
@@ -92,7 +92,7 @@ def payback_columns(curve: CurveLTV, users: np.ndarray, spend: np.ndarray,
     idx = np.asarray(horizons) - 1
     return {
         "p_payback": daily[:, idx],
-        "days_to_payback": days_to_reach(curve.ltv, threshold),
-        "days_to_payback_lower": days_to_reach(curve.upper, threshold),
-        "days_to_payback_upper": days_to_reach(curve.lower, threshold),
+        "days": days_to_reach(curve.ltv, threshold),
+        "days_lower": days_to_reach(curve.upper, threshold),
+        "days_upper": days_to_reach(curve.lower, threshold),
     }

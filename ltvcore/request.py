@@ -27,8 +27,7 @@ MAX_TARGET_ROAS = 100.0
 #: Columns of ``forecast.csv`` and ``curve.csv`` besides the group's ``by`` columns. A group
 #: column of the same name would overwrite them, so ``by`` may not name one.
 FORECAST_COLUMNS = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model",
-                    "spend", "roas", "roas_lower", "roas_upper", "p_payback",
-                    "days_to_payback", "days_to_payback_lower", "days_to_payback_upper")
+                    "spend", "roas", "roas_lower", "roas_upper", "p_payback")
 CURVE_COLUMNS = ("day", "ltv", "ltv_lower", "ltv_upper")
 OUTPUT_COLUMNS = frozenset(FORECAST_COLUMNS + CURVE_COLUMNS)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -33,7 +33,7 @@ def test_thresholds_from_the_environment_are_validated():
 
 def _row(name, h, p, roas):
     return {"campaign": name, "horizon_days": str(h), "p_payback": "" if p is None else str(p),
-            "roas": str(roas), "roas_lower": "0.5", "roas_upper": "3", "days_to_payback": "",
+            "roas": str(roas), "roas_lower": "0.5", "roas_upper": "3",
             "users": "100", "spend": "50"}
 
 

@@ -55,8 +55,8 @@ def test_columns_are_non_decreasing_in_the_horizon_and_days_bracket_the_median()
     assert np.all(np.diff(p) >= 0) and 0 <= p[0] <= p[-1] <= 1
     threshold = 3.0  # 1.0 × 300 / 100
     first = int(np.argmax(ltv[0] >= threshold)) + 1
-    assert cols["days_to_payback"][0] == first
-    assert cols["days_to_payback_lower"][0] < first < cols["days_to_payback_upper"][0]
+    assert cols["days"][0] == first
+    assert cols["days_lower"][0] < first < cols["days_upper"][0]
 
 
 def test_days_to_reach_is_empty_when_never_reached():

@@ -183,23 +183,25 @@ class ForecastService:
             if links:
                 entry["files"] = {name: self.link(status["run_id"], name, file_url)
                                   for name in ARTIFACTS}
-                warnings = self._warnings(status["run_id"])
+                params = self._params(status["run_id"])
+                found = params.get("warnings")
+                warnings = [str(w) for w in found] if isinstance(found, list) else []
                 entry["warnings"] = wording.web_texts(warnings)
-                entry.update(self._decision(status["run_id"], request, warnings))
+                entry.update(self._decision(status["run_id"], request, warnings, params))
             elif self.headlines:
                 entry["headline"] = self._headline(status["run_id"], request)
         return entry
 
-    def _warnings(self, run_id: str) -> list[str]:
-        """The run's warnings as params.json records them (as worded where they arose)."""
+    def _params(self, run_id: str) -> dict[str, Any]:
+        """The run's params.json (warnings, days to payback), or {} when unreadable."""
         try:
             params = json.loads(self.store.read_bytes(run_id, "params.json"))
         except (OSError, UnicodeDecodeError, ValueError):
-            return []
-        found = params.get("warnings") if isinstance(params, dict) else None
-        return [str(w) for w in found] if isinstance(found, list) else []
+            return {}
+        return params if isinstance(params, dict) else {}
 
-    def _ranked(self, run_id: str, request: Mapping[str, Any]) -> tuple[Any, ...] | str:
+    def _ranked(self, run_id: str, request: Mapping[str, Any],
+                params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | str:
         """(ranked decisions, horizon, horizons, limits) of a run's forecast.csv, or why not."""
         by = [str(c) for c in request.get("by") or ["campaign"]]
         try:
@@ -212,13 +214,15 @@ class ForecastService:
         if not horizons:
             return "forecast.csv holds no rows"
         horizon = decision.main_horizon(horizons)
-        return decision.decide(rows, by, horizon=horizon, limits=limits), horizon, horizons, limits
+        payback = decision.payback_days(params or {}, by)
+        ranked = decision.decide(rows, by, horizon=horizon, limits=limits, payback=payback)
+        return ranked, horizon, horizons, limits
 
-    def _decision(self, run_id: str, request: Mapping[str, Any],
-                  warnings: Sequence[str] = ()) -> dict[str, Any]:
+    def _decision(self, run_id: str, request: Mapping[str, Any], warnings: Sequence[str] = (),
+                  params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The run page's decision table: :func:`ltvcore.decision.decide` on forecast.csv,
         so it ranks and labels exactly as the report and the Slack message do."""
-        found = self._ranked(run_id, request)
+        found = self._ranked(run_id, request, params)
         if isinstance(found, str):
             return {"decision": [], "decision_note": found}
         ranked, horizon, horizons, limits = found

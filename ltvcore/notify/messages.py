@@ -272,7 +272,8 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
                     warnings: Sequence[str] = (), report_url: str | None = None,
                     link_lifetime: str | None = None, horizon: int | None = None,
                     top_n: int = 5, confidence: float | None = None,
-                    target_roas: float | None = None) -> dict:
+                    target_roas: float | None = None,
+                    payback: Mapping[tuple[str, ...], Mapping[str, Any]] | None = None) -> dict:
     """Block Kit payload announcing a finished forecast run.
 
     Parameters
@@ -281,6 +282,8 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
         Shown in the header and the fields section.
     forecast_rows
         ``forecast.csv`` rows as dicts (strings are fine).
+    payback
+        Each group's days to payback (:func:`ltvcore.decision.payback_days` of params.json).
     by
         The run's ``--by`` columns; they name each group.
     warnings
@@ -306,7 +309,7 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     h = main_horizon(forecast_rows, horizon) if forecast_rows else None
     groups = sorted(_groups_at(forecast_rows, by, h), key=_sort_key) if h is not None else []
     with_roas = _has_spend(forecast_rows)
-    verdicts = decision.decide(forecast_rows, by, horizon=h) if h is not None else []
+    verdicts = decision.decide(forecast_rows, by, horizon=h, payback=payback) if h is not None else []
     verdict_of = {_group_label(dict(zip(by, v.group)), by): v for v in verdicts}
     if verdicts:  # labelled groups first, in the one decision order; then the rest by LTV
         rank = {label: i for i, label in enumerate(verdict_of)}

@@ -28,8 +28,7 @@ MANIFEST_FILE = "manifest.json"
 
 _FORECAST_REQUIRED = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model")
 _FORECAST_NUMERIC = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper",
-                     "spend", "roas", "roas_lower", "roas_upper", "p_payback", "days_to_payback",
-                     "days_to_payback_lower", "days_to_payback_upper")
+                     "spend", "roas", "roas_lower", "roas_upper", "p_payback")
 _ROAS_COLUMNS = ("spend", "roas", "roas_lower", "roas_upper")
 _CURVE_REQUIRED = ("day", "ltv", "ltv_lower", "ltv_upper")
 
@@ -71,7 +70,8 @@ class RunView:
         if "p_payback" not in self.forecast.columns:
             return []
         return decision.decide(self.forecast.to_dict("records"), self.by,
-                               horizon=self.main_horizon, limits=self.thresholds)
+                               horizon=self.main_horizon, limits=self.thresholds,
+                               payback=decision.payback_days(self.params, self.by))
 
     @cached_property
     def thresholds(self) -> decision.Thresholds:

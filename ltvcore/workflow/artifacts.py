@@ -24,10 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["RUN_INFO", "read_output_csv", "write_csv", "write_outputs", "write_snapshot"]
 
 RUN_INFO = "run.json"  # staging-only bookkeeping, removed before the manifest is built
-#: Only what needs spend may be absent (no spend for a campaign; no payback within the curve's
-#: days); nothing may be infinite.
-_MAY_BE_EMPTY = ("spend", "roas", "roas_lower", "roas_upper", "p_payback",
-                 "days_to_payback", "days_to_payback_lower", "days_to_payback_upper")
+#: Only what needs spend may be absent (no spend for a campaign); nothing may be infinite.
+_MAY_BE_EMPTY = ("spend", "roas", "roas_lower", "roas_upper", "p_payback")
 
 
 def write_outputs(result: ForecastResult, staging: Path) -> list[Path]:

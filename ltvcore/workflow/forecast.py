@@ -169,10 +169,12 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     forecast["ltv_lower"] = lower.ravel()
     forecast["ltv_upper"] = upper.ravel()
     forecast["model"] = fitted.name
+    days: dict[str, np.ndarray] = {}
     if inputs.spend is not None:
         forecast = _with_roas(forecast, inputs.spend, by, warnings)
         if "roas" in forecast.columns:
-            forecast = _with_payback(forecast, curve, data.groups["users"].to_numpy(), request)
+            forecast, days = _with_payback(forecast, curve, data.groups["users"].to_numpy(),
+                                           request)
 
     daily = keys.loc[np.repeat(np.arange(n_groups), n_days)].reset_index(drop=True)
     daily["day"] = np.tile(np.arange(n_days), n_groups)
@@ -191,7 +193,8 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
                             "expect a wide interval")
 
     params = {
-        "groups": [{"key": {c: keys[c].iat[g] for c in by}, "models": fitted.params(g)}
+        "groups": [{"key": {c: keys[c].iat[g] for c in by}, "models": fitted.params(g),
+                    **_payback_days(days, g, request.target_roas)}
                    for g in range(n_groups)],
         "as_of": as_of,
         "request": request.normalised(),
@@ -250,14 +253,22 @@ def _with_roas(forecast: pd.DataFrame, spend: pd.DataFrame, by: list[str],
 
 
 def _with_payback(forecast: pd.DataFrame, curve, users: np.ndarray,
-                  request: ForecastRequest) -> pd.DataFrame:
-    """``p_payback`` and days to payback from the daily curve (``forecast`` is group-major)."""
+                  request: ForecastRequest) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``p_payback`` (a forecast.csv column) and each group's days to payback (for params.json:
+    forecast.csv's columns are the interface's), from the daily curve; ``forecast`` is
+    group-major."""
     n_horizons = len(request.horizons)
     spend = forecast["spend"].to_numpy(dtype=float)[::n_horizons]
     columns = payback_columns(curve, users, spend, np.asarray(request.horizons),
                               request.target_roas, request.confidence)
     out = forecast.copy()
     out["p_payback"] = columns.pop("p_payback").ravel()
-    for name, per_group in columns.items():
-        out[name] = np.repeat(per_group, n_horizons)
-    return out
+    return out, columns
+
+
+def _payback_days(days: dict[str, np.ndarray], g: int, target_roas: float) -> dict:
+    """Group ``g``'s ``"payback"`` entry of params.json (none without spend)."""
+    if not days:
+        return {}
+    value = {name: (None if np.isnan(v[g]) else int(v[g])) for name, v in days.items()}
+    return {"payback": {"target_roas": target_roas, **value}}

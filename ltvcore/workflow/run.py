@@ -75,9 +75,6 @@ class Outcome:
                 frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}x")
         if "p_payback" in frame:
             frame["p_payback"] = frame["p_payback"].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
-        for column in ("days_to_payback", "days_to_payback_lower", "days_to_payback_upper"):
-            if column in frame:  # empty: not within the longest horizon
-                frame[column] = frame[column].map(lambda v: "-" if pd.isna(v) else f"{int(v)}")
         return frame.to_string(index=False)
 
 

@@ -22,17 +22,16 @@ def _rows(groups, horizons=(30, 90, 365), spend=True):
     """forecast.csv rows as csv.DictReader gives them (all strings).
 
     ``groups``: (campaign, ltv365, ltv_lower_frac, roas365 or None, roas_lower365 or None),
-    optionally followed by p_payback365 and days to payback (else those cells stay empty).
+    optionally followed by p_payback365 (else those cells stay empty).
     """
     cols = ["campaign", "horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model"]
     if spend:
-        cols += ["spend", "roas", "roas_lower", "roas_upper", "p_payback", "days_to_payback",
-                 "days_to_payback_lower", "days_to_payback_upper"]
+        cols += ["spend", "roas", "roas_lower", "roas_upper", "p_payback"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     for name, ltv, low_frac, roas, roas_low, *payback in groups:
-        p, days = (payback + [None, None])[:2]
+        p = (payback + [None])[0]
         for h in horizons:
             scale = h / max(horizons)
             row = {"campaign": name, "horizon_days": h, "users": 1200, "ltv": ltv * scale,
@@ -42,12 +41,17 @@ def _rows(groups, horizons=(30, 90, 365), spend=True):
                 row.update(spend=1000, roas="" if roas is None else roas * scale,
                            roas_lower="" if roas_low is None else roas_low * scale,
                            roas_upper="" if roas is None else roas * scale * 1.4,
-                           p_payback="" if p is None else p * scale,
-                           days_to_payback="" if days is None else days,
-                           days_to_payback_lower="" if days is None else days // 2,
-                           days_to_payback_upper="")
+                           p_payback="" if p is None else p * scale)
             w.writerow(row)
     return list(csv.DictReader(io.StringIO(buf.getvalue())))
+
+
+def _payback(groups):
+    """Days to payback by group, as ltvcore.decision.payback_days reads params.json."""
+    return {(name,): {"days": days, "days_lower": None if days is None else days // 2,
+                      "days_upper": None}
+            for name, _, _, _, _, *rest in groups if len(rest) > 1
+            for days in [rest[1]]}
 
 
 GROUPS = [
@@ -63,7 +67,7 @@ def _ok(**overrides):
                 as_of="2024-09-30", forecast_rows=_rows(GROUPS), by=["campaign"],
                 warnings=["video: only 40 users observed 7 days"],
                 report_url="https://bucket.s3.amazonaws.com/r/report.html?X-Amz-Signature=ab&x=1",
-                link_lifetime="7 days")
+                link_lifetime="7 days", payback=_payback(GROUPS))
     args.update(overrides)
     return success_message(**args)
 

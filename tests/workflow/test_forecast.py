@@ -29,14 +29,30 @@ def _as_of(sim, observed=7):
 def test_forecast_has_one_row_per_group_and_horizon_with_contract_columns(sim):
     result = run_forecast(_inputs(sim), ForecastRequest(as_of=_as_of(sim)))
     f = result.forecast
-    assert list(f.columns[:8]) == ["campaign", "horizon_days", "users", "ltv", "ltv_lower",
-                                   "ltv_upper", "model", "spend"]
-    assert {"roas", "roas_lower", "roas_upper"} <= set(f.columns)
+    # exactly the interface's columns: anything else a run knows goes to params.json
+    assert list(f.columns) == ["campaign", "horizon_days", "users", "ltv", "ltv_lower",
+                               "ltv_upper", "model", "spend", "roas", "roas_lower", "roas_upper",
+                               "p_payback"]
     assert len(f) == 5 * 4
     assert f.groupby("campaign")["horizon_days"].apply(list).map(lambda h: h == [30, 90, 180, 365]).all()
     numeric = f[["ltv", "ltv_lower", "ltv_upper"]].to_numpy()
     assert np.isfinite(numeric).all()
     assert (f["ltv_lower"] <= f["ltv"]).all() and (f["ltv"] <= f["ltv_upper"]).all()
+
+
+def test_days_to_payback_are_in_params_and_match_the_daily_curve(sim):
+    result = run_forecast(_inputs(sim), ForecastRequest(as_of=_as_of(sim)))
+    users = result.forecast.drop_duplicates("campaign").set_index("campaign")
+    for entry in result.params["groups"]:
+        campaign = entry["key"]["campaign"]
+        payback = entry["payback"]
+        assert payback["target_roas"] == 1.0
+        daily = result.curve[result.curve["campaign"] == campaign]["ltv"].to_numpy()
+        roas = daily * users.loc[campaign, "users"] / users.loc[campaign, "spend"]
+        reached = np.flatnonzero(roas >= 1.0)
+        assert payback["days"] == (int(reached[0]) + 1 if reached.size else None)
+        if payback["days"] is not None and payback["days_lower"] is not None:
+            assert payback["days_lower"] <= payback["days"]
 
 
 def test_curve_is_cumulative_and_non_decreasing_for_every_group(sim):
