@@ -117,7 +117,8 @@ class Decision:
                 "users": self.users}
 
 
-def _num(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A finite number from a CSV cell or JSON value, else None (empty, text, NaN, bool)."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -140,12 +141,12 @@ def main_horizon(horizons: Sequence[int]) -> int:
 
 
 def _horizons(rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    return sorted({int(h) for h in (_num(r.get("horizon_days")) for r in rows) if h is not None})
+    return sorted({int(h) for h in (number(r.get("horizon_days")) for r in rows) if h is not None})
 
 
 def has_payback(rows: Sequence[Mapping[str, Any]]) -> bool:
     """Whether any group has a ``p_payback`` (the run had spend, by campaign)."""
-    return any(_num(row.get("p_payback")) is not None for row in rows)
+    return any(number(row.get("p_payback")) is not None for row in rows)
 
 
 def payback_days(params: Mapping[str, Any], by: Sequence[str]) -> dict[tuple[str, ...], dict]:
@@ -172,8 +173,8 @@ def decide(rows: Sequence[Mapping[str, Any]], by: Sequence[str], *, horizon: int
     h = main_horizon(present) if horizon is None else int(horizon)
     seen: dict[tuple[str, ...], Decision] = {}
     for row in rows:
-        rh = _num(row.get("horizon_days"))
-        p = _num(row.get("p_payback"))
+        rh = number(row.get("horizon_days"))
+        p = number(row.get("p_payback"))
         if rh is None or int(rh) != h or p is None:
             continue
         group = tuple("" if row.get(c) is None else str(row.get(c)) for c in by)
@@ -182,11 +183,11 @@ def decide(rows: Sequence[Mapping[str, Any]], by: Sequence[str], *, horizon: int
             continue
         days = (payback or {}).get(group, {})
         seen[group] = Decision(
-            group=group, label=label, p_payback=p, roas=_num(row.get("roas")),
-            roas_lower=_num(row.get("roas_lower")), roas_upper=_num(row.get("roas_upper")),
-            days=_num(days.get("days")), days_lower=_num(days.get("days_lower")),
-            days_upper=_num(days.get("days_upper")), spend=_num(row.get("spend")),
-            users=_num(row.get("users")))
+            group=group, label=label, p_payback=p, roas=number(row.get("roas")),
+            roas_lower=number(row.get("roas_lower")), roas_upper=number(row.get("roas_upper")),
+            days=number(days.get("days")), days_lower=number(days.get("days_lower")),
+            days_upper=number(days.get("days_upper")), spend=number(row.get("spend")),
+            users=number(row.get("users")))
     return sorted(seen.values(), key=lambda d: (-d.p_payback, -(d.roas if d.roas is not None
                                                                else -math.inf), d.group))
 

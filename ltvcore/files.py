@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["CHUNK_BYTES", "atomic_write", "sha256_file"]
+__all__ = ["CHUNK_BYTES", "atomic_write", "sha256_chunks", "sha256_file"]
 
 CHUNK_BYTES = 1 << 20  # 1 MiB: streams large files in constant memory, few system calls
 
@@ -33,10 +34,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def sha256_chunks(chunks: Iterable[bytes]) -> str:
+    """The hex sha256 of a stream of chunks (a file, an S3 body), never held whole."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """The hex sha256 of a file, read in :data:`CHUNK_BYTES` chunks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_chunks(iter(lambda: handle.read(CHUNK_BYTES), b""))

@@ -9,7 +9,6 @@ columns of ``installs`` (the ``by`` choices, from the CSV header or the Parquet 
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
-from ltvcore.files import CHUNK_BYTES
+from ltvcore.files import CHUNK_BYTES, sha256_chunks
 from ltvcore.request import is_iso_date
 from ltvcore.runs.ids import combine_digests
 from ltvcore.runs.manifest import sha256_file
@@ -270,14 +269,11 @@ class S3Datasets:
             import base64
 
             return base64.b64decode(checksum).hex()
-        digest = hashlib.sha256()
         body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         try:
-            for chunk in body.iter_chunks(CHUNK_BYTES):
-                digest.update(chunk)
+            return sha256_chunks(body.iter_chunks(CHUNK_BYTES))
         finally:
             body.close()
-        return digest.hexdigest()
 
     def digest(self, dataset: Dataset) -> str:
         digests = {}

@@ -12,26 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import jinja2
-
 from ltvcore.request import MODELS, RETENTIONS, ForecastRequest
+from ltvcore.templating import environment
 
 __all__ = ["form_page", "message_page", "run_page", "runs_page"]
 
 DOWNLOADS = ("forecast.csv", "curve.csv", "manifest.json", "params.json", "report.html")
 POLL_MS = 1000
 
-# Built once at import: templates are parsed on first use and cached for the process (a Lambda
-# container renders many pages). StrictUndefined turns a value a template expects but was not
-# given into an error instead of an empty string on the page.
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("ltvcore.api", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_ENV = environment("ltvcore.api")
 # Jinja sorts keys by default; the form offers datasets in the order given (and preselects the
 # first), so order must survive. default=str: run descriptions may hold dates.
 _ENV.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "default": str}

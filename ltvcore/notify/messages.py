@@ -11,7 +11,6 @@ at most 150 characters, at most 10 section fields of at most 2000 characters eac
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -69,20 +68,6 @@ def _interval(lower: float | None, upper: float | None, fmt) -> str:
     if lower is None or upper is None:
         return ""
     return f" ({fmt(lower)}–{fmt(upper)})"
-
-
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -175,7 +160,7 @@ def _group_label(row: Mapping[str, Any], by: Sequence[str]) -> str:
 def _horizons(rows: Sequence[Mapping[str, Any]]) -> list[int]:
     found = set()
     for row in rows:
-        h = _num(row.get("horizon_days"))
+        h = decision.number(row.get("horizon_days"))
         if h is not None:
             found.add(int(h))
     return sorted(found)
@@ -200,22 +185,22 @@ def main_horizon(forecast_rows: Sequence[Mapping[str, Any]], horizon: int | None
 def _groups_at(rows: Sequence[Mapping[str, Any]], by: Sequence[str], h: int) -> list[_Group]:
     seen: dict[str, _Group] = {}
     for row in rows:
-        rh = _num(row.get("horizon_days"))
+        rh = decision.number(row.get("horizon_days"))
         if rh is None or int(rh) != h:
             continue
         label = _group_label(row, by)
         if label in seen:  # one row per group × horizon; keep the first if repeated
             continue
-        users = _num(row.get("users"))
+        users = decision.number(row.get("users"))
         seen[label] = _Group(
             label=label,
             users=int(users) if users is not None else None,
-            ltv=_num(row.get("ltv")),
-            ltv_lower=_num(row.get("ltv_lower")),
-            ltv_upper=_num(row.get("ltv_upper")),
-            roas=_num(row.get("roas")),
-            roas_lower=_num(row.get("roas_lower")),
-            roas_upper=_num(row.get("roas_upper")),
+            ltv=decision.number(row.get("ltv")),
+            ltv_lower=decision.number(row.get("ltv_lower")),
+            ltv_upper=decision.number(row.get("ltv_upper")),
+            roas=decision.number(row.get("roas")),
+            roas_lower=decision.number(row.get("roas_lower")),
+            roas_upper=decision.number(row.get("roas_upper")),
             model=str(row.get("model") or ""),
         )
     return list(seen.values())
@@ -223,7 +208,7 @@ def _groups_at(rows: Sequence[Mapping[str, Any]], by: Sequence[str], h: int) -> 
 
 def _has_spend(rows: Sequence[Mapping[str, Any]]) -> bool:
     # ROAS exists only when the run had spend (docs/interface.md, a run's files); a column with no value is no ROAS.
-    return any(_num(row.get("roas")) is not None for row in rows)
+    return any(decision.number(row.get("roas")) is not None for row in rows)
 
 
 def decision_rule(has_payback: bool, horizon: int, target_roas: float | None = None,

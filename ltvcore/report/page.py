@@ -14,13 +14,13 @@ import json
 import math
 from typing import Any, NamedTuple
 
-import jinja2
 import pandas as pd
 
 from ltvcore import __version__, decision, wording
 from ltvcore.report.assets import CSS, SCRIPT
 from ltvcore.report.data import RunView
 from ltvcore.report.figures import MAX_CURVES, curves_figure, group_label, roas_figure
+from ltvcore.templating import environment
 
 __all__ = ["build_page", "decision_rule"]
 
@@ -31,16 +31,7 @@ _PARAMS_RESERVED = {"groups", "warnings", "request", "as_of", "assumptions", "ru
 #: Above this many groups the parameter table starts collapsed.
 _PARAMS_OPEN_MAX = 20
 
-# One environment for the process: templates compile once. StrictUndefined makes a value the
-# template expects but was not given an error, never a silently empty spot in a report.
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("ltvcore.report", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_ENV = environment("ltvcore.report")
 # Compact JSON (the payload is the page's biggest part after plotly.js). No key sorting (Jinja's
 # default): figures.py already fixes the order, and the payload stays byte-for-byte what earlier
 # reports held. NaN must never reach JSON.parse, which rejects it.

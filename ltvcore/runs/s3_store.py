@@ -20,7 +20,7 @@ from ltvcore.runs.manifest import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-from ltvcore.files import CHUNK_BYTES
+from ltvcore.files import CHUNK_BYTES, sha256_chunks
 from ltvcore.runs.store_base import (
     _RUN_ID,
     RUNS_DIR,
@@ -193,16 +193,11 @@ class S3Store(ArtifactStore):
             body.close()
 
     def file_sha256(self, run_id: str, name: str) -> str:
-        import hashlib
-
-        digest = hashlib.sha256()
         body = self._get(run_id, name)
         try:
-            for chunk in body.iter_chunks(CHUNK_BYTES):
-                digest.update(chunk)
+            return sha256_chunks(body.iter_chunks(CHUNK_BYTES))
         finally:
             body.close()
-        return digest.hexdigest()
 
     def fetch(self, run_id: str, dest_dir: str | os.PathLike[str]) -> Path:
         if not self.exists(run_id):
