@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(SAMPLE) $(STORE) .bench
+	rm -rf $(VENV) $(SAMPLE) $(STORE) .bench warehouse

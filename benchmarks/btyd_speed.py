@@ -34,7 +34,8 @@ _SPEED = """
 import json, resource, sys, time
 import numpy as np, pandas as pd
 from ltvcore import sample
-from ltvcore.data.cohorts import attach_installs, build_cohorts
+from ltvcore.warehouse.model_data import cohort_data
+from ltvcore.workflow.forecast import from_frames
 from ltvcore.models.btyd import BTYDModel
 
 sim = sample.simulate(n_campaigns=200, install_days=14, users_per_day=5, horizon_days=60, seed=3)
@@ -42,9 +43,8 @@ as_of = sim.last_install + pd.Timedelta(days=6)
 events, installs = sample.cut(sim, as_of)
 events = events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]"))
 installs = installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]"))
-installs, user, age = attach_installs(events, installs)
-data = build_cohorts(events, installs, user, age, by=["campaign"],
-                     as_of=np.datetime64(as_of.date()), observe_days=7, window_days=None)
+data = cohort_data(from_frames(events, installs), by=["campaign"], as_of=str(as_of.date()),
+                   observe_days=7, window_days=None)
 t0 = time.perf_counter()
 model = BTYDModel(method=sys.argv[1], cache_dir=False).fit(data)
 fit_s = time.perf_counter() - t0

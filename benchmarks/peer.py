@@ -142,8 +142,8 @@ def peer_rows(case: Case) -> pd.DataFrame:
 
 
 def _fit_or_reuse(case: Case, python: Path) -> pd.DataFrame:
-    events = case.inputs.events[["user_id", "event_date", "revenue"]]
-    installs = case.inputs.installs[["user_id", "install_date", "campaign"]]
+    events = case.events[["user_id", "event_date", "revenue"]]
+    installs = case.installs[["user_id", "install_date", "campaign"]]
     request = {"as_of": case.as_of, "horizons": list(HORIZONS)}
     key = _digest(pd.util.hash_pandas_object(events, index=False).to_numpy().tobytes(),
                   pd.util.hash_pandas_object(installs, index=False).to_numpy().tobytes(),

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ltvcore import sample
-from ltvcore.data.cohorts import CohortData, attach_installs, build_cohorts
+from ltvcore.data.cohorts import CohortData
 from ltvcore.request import ForecastRequest
-from ltvcore.workflow.forecast import Inputs, cut_inputs
+from ltvcore.warehouse.model_data import cohort_data
+from ltvcore.workflow.forecast import Inputs, from_frames, resolve_as_of
 
 HORIZONS = (30, 90, 180, 365)
 
@@ -31,6 +32,8 @@ class Case:
     truth: pd.DataFrame
     as_of: str
     floor: pd.DataFrame
+    events: pd.DataFrame
+    installs: pd.DataFrame
 
 
 def build(scenario: str, *, kind: str = "game", seed: int = 1, n_campaigns: int = 12,
@@ -58,20 +61,18 @@ def build(scenario: str, *, kind: str = "game", seed: int = 1, n_campaigns: int 
         old_events = old_events.assign(user_id="h" + old_events["user_id"])
         events = pd.concat([old_events, events], ignore_index=True)
         installs = pd.concat([old_installs, installs], ignore_index=True)
-    inputs = Inputs(
-        events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
-        installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
-        spend=sim.spend, names={"events": "events", "installs": "installs"})
+    events = events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]"))
+    installs = installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]"))
+    inputs = from_frames(events, installs, sim.spend, names={"events": "events", "installs": "installs"})
     truth = sample.truth(sim, horizons=HORIZONS)  # this year's campaigns only
     return Case(scenario=scenario, kind=kind, seed=seed, inputs=inputs, truth=truth,
-                as_of=str(as_of.date()), floor=noise_floor(sim, truth))
+                as_of=str(as_of.date()), floor=noise_floor(sim, truth), events=events,
+                installs=installs)
 
 
 def cohorts(inputs: Inputs, request: ForecastRequest) -> CohortData:
     """Per-campaign cohort data of the inputs cut at the request's as-of (every group kept)."""
-    events, installs, as_of = cut_inputs(inputs, request)
-    installs, user, age = attach_installs(events, installs)
-    return build_cohorts(events, installs, user, age, by=["campaign"], as_of=np.datetime64(as_of),
+    return cohort_data(inputs, by=["campaign"], as_of=resolve_as_of(inputs, request),
                          observe_days=request.observe_days, window_days=request.window_days)
 
 

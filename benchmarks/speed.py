@@ -41,16 +41,14 @@ print(json.dumps({"seconds": time.perf_counter() - t0,
 _FITS = """
 import json, resource, sys, time
 import numpy as np
-from ltvcore.data.cohorts import attach_installs, build_cohorts
-from ltvcore.workflow.forecast import load_inputs, cut_inputs
+from ltvcore.warehouse.model_data import cohort_data
+from ltvcore.workflow.forecast import load_inputs, resolve_as_of
 from ltvcore.models.curve import CurveModel
 from ltvcore.request import ForecastRequest
 from benchmarks import reference
 inputs = load_inputs(sys.argv[1] + "/events.parquet", sys.argv[1] + "/installs.parquet")
-events, installs, as_of = cut_inputs(inputs, ForecastRequest())
-installs, user, age = attach_installs(events, installs)
-data = build_cohorts(events, installs, user, age, by=["campaign"], as_of=np.datetime64(as_of),
-                     observe_days=7, window_days=None)
+data = cohort_data(inputs, by=["campaign"], as_of=resolve_as_of(inputs, ForecastRequest()),
+                   observe_days=7, window_days=None)
 t0 = time.perf_counter()
 if sys.argv[2] == "vectorised":
     CurveModel().fit(data).predict(365)

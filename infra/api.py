@@ -22,6 +22,7 @@ from constructs import Construct
 from infra.config import DeploymentConfig
 from infra.function import HandlerFunction, log_retention
 from infra.storage import Storage
+from ltvcore.warehouse import layout
 
 __all__ = ["ForecastApi", "STAGE"]
 
@@ -66,13 +67,16 @@ class ForecastApi(Construct):
             description="ltv-forecast HTTP API (form, submit, runs)",
             environment={
                 "LTV_STORE": storage.uri(),
-                "LTV_DATA_DIR": storage.uri(Storage.WAREHOUSE_PREPARED),
+                "LTV_DATA_DIR": storage.uri(Storage.WAREHOUSE),
                 "LTV_STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 "LTV_LINK_SECONDS": str(config.reportLinkHours * 3600),
                 **code_environment,
             })
         role = self.handler.role
-        storage.grant_runs(role, read=[f"{Storage.WAREHOUSE_PREPARED}/*"],
+        # A request is named from the dataset's state.json (its digest, written by the refresh):
+        # the API reads no aggregate and no event, only that and the installs' columns (``by``).
+        storage.grant_runs(role, read=[f"{Storage.WAREHOUSE}/*/{layout.STATE}",
+                                       f"{Storage.WAREHOUSE}/*/{layout.INSTALLS}/*"],
                            write=[f"{Storage.RUNS}/*/_status.json"])
         state_machine.grant_start_execution(role)
         self.executions_arn = Stack.of(self).format_arn(

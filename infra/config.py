@@ -103,7 +103,10 @@ class DeploymentConfig(BaseModel):
     scratchExpirationDays: WholeNumber = Field(14, description=(
         "Scratch data (pipeline intermediates) expires after this; must exceed stepCacheDays."))
     dailyPrepareSchedule: Schedule = Field("cron(0 5 * * ? *)", description=(
-        "EventBridge schedule of the daily prepare (cohort aggregation) over the raw events (UTC)."))
+        "EventBridge schedule of the daily warehouse refresh: Athena aggregates new dates (UTC)."))
+    athenaScanLimitGb: WholeNumber = Field(100, ge=1, le=1_000_000, description=(
+        "Athena workgroup's bytes-scanned limit per query, in GiB: a query reading more is "
+        "cancelled (each refresh query reads one date of one dataset)."))
     slackSecretName: SecretName = Field("ltv-forecast/slack", description=(
         "Secrets Manager secret holding the Slack webhook config (created outside CDK)."))
     reportLinkHours: WholeNumber = Field(1, ge=1, le=12, description=(
@@ -173,9 +176,18 @@ class DeploymentConfig(BaseModel):
     def pipeline_name(self) -> str:
         return f"{self.stackName.lower()}-forecast"
 
+    # Glue lower-cases database names and allows only letters, digits and underscores.
     @property
-    def daily_pipeline_name(self) -> str:
-        return f"{self.stackName.lower()}-daily-prepare"
+    def glue_database_name(self) -> str:
+        return f"{self.stackName.lower().replace('-', '_')}_warehouse"
+
+    @property
+    def athena_workgroup_name(self) -> str:
+        return f"{self.stackName}-warehouse"
+
+    @property
+    def refresh_state_machine_name(self) -> str:
+        return f"{self.stackName}-warehouse-refresh"
 
 
 DEFAULTS: dict[str, Any] = {name: field.default for name, field in DeploymentConfig.model_fields.items()}

@@ -1,6 +1,6 @@
-"""Alarms to an SNS topic: failed or timed-out runs, Lambda errors, API 5xx, a failed daily
-prepare. The topic is encrypted with a key of its own, because CloudWatch cannot publish to a
-topic under the AWS-managed SNS key."""
+"""Alarms to an SNS topic: failed or timed-out runs, Lambda errors, API 5xx, a failed or
+timed-out warehouse refresh. The topic is encrypted with a key of its own, because CloudWatch
+cannot publish to a topic under the AWS-managed SNS key."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ FIVE_MINUTES = Duration.minutes(5)
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig,
-                 state_machine: sfn.StateMachine, functions: Mapping[str, lambda_.IFunction],
+                 state_machine: sfn.StateMachine, refresh: sfn.StateMachine,
+                 functions: Mapping[str, lambda_.IFunction],
                  api: apigw.RestApi) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(self, "TopicKey", enable_key_rotation=True,
@@ -47,11 +48,13 @@ class Monitoring(Construct):
                         f"The {name} Lambda raised errors")
         self._alarm("ApiServerErrors", api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
                     "The HTTP API answered 5xx")
-        self._alarm("DailyPrepareFailed", cloudwatch.Metric(
-            namespace="AWS/Sagemaker/ModelBuildingPipeline", metric_name="ExecutionFailed",
-            dimensions_map={"PipelineName": config.daily_pipeline_name},
-            period=Duration.hours(1), statistic="Sum"),
-            "The daily prepare pipeline failed: forecasts read yesterday's aggregates")
+        # Forecasts of a dataset whose dates failed are refused (naming the date) until a
+        # refresh succeeds; other datasets' aggregates are committed regardless.
+        self._alarm("WarehouseRefreshFailed", refresh.metric_failed(period=Duration.hours(1), statistic="Sum"),
+                    "The daily warehouse refresh failed: its Commit output names the dates Athena "
+                    "could not aggregate")
+        self._alarm("WarehouseRefreshTimedOut", refresh.metric_timed_out(period=Duration.hours(1), statistic="Sum"),
+                    "The daily warehouse refresh hit its timeout: the next one picks up what is left")
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, description: str) -> None:
         alarm = cloudwatch.Alarm(

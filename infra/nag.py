@@ -7,13 +7,17 @@ construct, with the reason it is accepted. Any other finding fails the synth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+from infra.processing import COMMITTED
 from infra.storage import Storage
+from ltvcore.warehouse import layout
+from ltvcore.warehouse.athena import MANIFEST
 
 if TYPE_CHECKING:
     from infra.stack import LtvForecastStack
@@ -37,9 +41,13 @@ def acknowledge(stack: LtvForecastStack) -> None:
     role = pipelines.processing_role
     _ack(role, objects(f"{Storage.RUNS}/*"),
          "publish commits each new run under runs/<run_id>/ (never overwriting one)")
-    _ack(role, objects(f"{Storage.WAREHOUSE_RAW}/*"), "the daily prepare reads every dataset folder")
-    _ack(role, objects(f"{Storage.WAREHOUSE_PREPARED}/*"),
-         "prepare reads and writes every dataset's daily aggregates")
+    for function_role in (role, workflow.validate.role, notify.role, api.handler.role):
+        _ack(function_role, objects(f"{Storage.RUN_INDEX}/*"),
+             "reads and adds run index entries (one immutable object per run event, named by "
+             "time and run id at run time)")
+    for name in COMMITTED:
+        _ack(role, objects(f"{Storage.WAREHOUSE}/*/{name}"),
+             "prepare reads the requested dataset's committed aggregates (any dataset; never events/)")
     _ack(role, objects(f"{Storage.SCRATCH_RUNS}/*"), "pipeline intermediates of each run")
     _ack(role, "IAM5[Resource::*]", "ecr:GetAuthorizationToken and cloudwatch:PutMetricData "
          "(limited by a namespace condition) have no resource-level permissions")
@@ -59,8 +67,10 @@ def acknowledge(stack: LtvForecastStack) -> None:
          "writes each run's request for the pipeline's forecast step")
     _ack(notify.role, objects(f"{Storage.NOTIFICATIONS}/*"),
          "records each run's notification outcome under notifications/<run_id>/")
-    _ack(api.handler.role, objects(f"{Storage.WAREHOUSE_PREPARED}/*"),
-         "reads any dataset's files to digest them (the run id rests on their bytes)")
+    _ack(api.handler.role, objects(f"{Storage.WAREHOUSE}/*/{layout.STATE}"),
+         "reads any dataset's state.json: the digest the run id rests on, written by the refresh")
+    _ack(api.handler.role, objects(f"{Storage.WAREHOUSE}/*/{layout.INSTALLS}/*"),
+         "reads any dataset's installs columns: the form's and the request's `by` choices")
     _ack(api.handler.role, _resource(stack, api.executions_arn),
          "describes this state machine's executions, each named by a run id")
     _ack(workflow.callback.role, _resource(stack, pipelines.pipeline_jobs_arn),
@@ -97,6 +107,25 @@ def acknowledge(stack: LtvForecastStack) -> None:
          "an IAM identity and it is recorded as the requester")
     _ack(rest_api.deployment_stage, "APIG3", "internal API behind IAM authorisation and stage "
          "throttling; a WAF web ACL would add cost without a threat it mitigates here")
+    _warehouse(stack, objects)
+
+
+def _warehouse(stack: LtvForecastStack, objects: Callable[[str], str]) -> None:
+    warehouse = stack.warehouse
+    dataset = f"{Storage.WAREHOUSE}/*"
+    lam = warehouse.refresh.role
+    _ack(lam, "IAM5[Resource::*]", XRAY)
+    _ack(lam, objects(f"{dataset}/{layout.STATE}"), "reads and rewrites each dataset's state.json")
+    _ack(lam, objects(f"{dataset}/{MANIFEST}"), "writes each dataset's manifest of committed objects")
+    _ack(lam, objects(f"{dataset}/{layout.MARKER}"), "marks each dataset folder as a warehouse")
+    _ack(lam, objects(f"{dataset}/{layout.USER_DAY}/*"),
+         "clears a date's aggregate before Athena writes it again (UNLOAD needs an empty folder)")
+    role = warehouse.role
+    _ack(role, objects(f"{dataset}/{layout.EVENTS}/*"), "Athena reads the events of the dates it aggregates")
+    _ack(role, objects(f"{dataset}/{layout.USER_DAY}/*"), "Athena writes each aggregated date's objects")
+    _ack(role, objects(f"{Storage.ATHENA_RESULTS}/*"), "Athena's query results and metadata, per query id")
+    _ack(role, "IAM5[Resource::*]", "X-Ray tracing and CloudWatch Logs delivery "
+         "(logs:CreateLogDelivery and related) have no resource-level permissions")
 
 
 def _ack(scope: IConstruct, finding: str, reason: str) -> None:

@@ -1,9 +1,10 @@
-"""The SageMaker side: the processing image, the roles, and the two pipelines.
+"""The SageMaker side: the processing image, the roles, and the forecast pipeline.
 
-The pipeline documents come from ``sagemaker_jobs.definition`` at synth time; the image, the
+The pipeline document comes from ``sagemaker_jobs.definition`` at synth time; the image, the
 role and the bucket are CloudFormation values, substituted into the document with ``Fn::Sub``
 when the stack deploys. The image is a CDK image asset built from ``sagemaker_jobs/Dockerfile``
-by ``cdk deploy`` (synthesising needs no Docker).
+by ``cdk deploy`` (synthesising needs no Docker). The daily aggregation is not a pipeline: it
+runs on Athena (infra/warehouse.py), and the jobs read only what it committed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from constructs import Construct
 from infra.bundling import ROOT
 from infra.config import DeploymentConfig
 from infra.storage import Storage
+from ltvcore.warehouse import athena, layout
 from sagemaker_jobs import definition as definitions
 
 __all__ = ["ProcessingPipelines"]
@@ -29,8 +31,13 @@ IMAGE_CONTEXT = ["*", "!pyproject.toml", "!README.md", "!ltvcore", "!sagemaker_j
 _PLACEHOLDERS = {"image": "${ImageUri}", "role": "${ProcessingRoleArn}", "bucket": "${ArtifactBucket}"}
 
 
+# What the Prepare step downloads from a dataset's folder: the objects its manifest lists.
+COMMITTED = [layout.STATE, layout.MARKER, athena.MANIFEST, f"{layout.USER_DAY}/*", f"{layout.INSTALLS}/*",
+             f"{layout.SPEND}/*"]
+
+
 class ProcessingPipelines(Construct):
-    """``forecast`` (per request) and ``daily`` (scheduled prepare) pipelines on one image."""
+    """The ``forecast`` pipeline (one execution per request) and the publish job's image and role."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig,
                  storage: Storage, code_environment: dict[str, str]) -> None:
@@ -45,7 +52,7 @@ class ProcessingPipelines(Construct):
 
         self.processing_role = iam.Role(
             self, "ProcessingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="ltv-forecast processing jobs: read the warehouse, write scratch and runs")
+            description="ltv-forecast processing jobs: read the aggregates, write scratch and runs")
         self._grant_processing(storage)
         self.pipeline_jobs_arn = stack.format_arn(service="sagemaker", resource="processing-job",
                                                   resource_name="pipelines-*")
@@ -66,20 +73,14 @@ class ProcessingPipelines(Construct):
             environment={"LTV_CONTAINER_IMAGE": _PLACEHOLDERS["image"], **code_environment})
         self.forecast_definition = definitions.forecast_definition(
             settings, shard_count=config.forecastShardCount, cache_days=config.stepCacheDays,
-            prepared_prefix=Storage.WAREHOUSE_PREPARED, scratch_runs=Storage.SCRATCH_RUNS)
-        self.daily_definition = definitions.daily_prepare_definition(
-            settings, raw_prefix=Storage.WAREHOUSE_RAW, prepared_prefix=Storage.WAREHOUSE_PREPARED)
+            warehouse_prefix=Storage.WAREHOUSE, manifest=athena.MANIFEST, scratch_runs=Storage.SCRATCH_RUNS)
         values = {"ImageUri": self.image.image_uri, "ProcessingRoleArn": self.processing_role.role_arn,
                   "ArtifactBucket": storage.bucket.bucket_name}
         self.forecast = self._pipeline("Forecast", config.pipeline_name, self.forecast_definition,
                                        values, "Per forecast request: prepare, forecast (sharded), report")
-        self.daily = self._pipeline("DailyPrepare", config.daily_pipeline_name, self.daily_definition,
-                                    values, "Daily: validate and aggregate every raw dataset")
         self.forecast_arn = stack.format_arn(service="sagemaker", resource="pipeline",
                                              resource_name=config.pipeline_name)
         self.forecast_executions_arn = f"{self.forecast_arn}/execution/*"
-        self.daily_arn = stack.format_arn(service="sagemaker", resource="pipeline",
-                                          resource_name=config.daily_pipeline_name)
 
     def _pipeline(self, construct_id: str, name: str, document: dict, values: dict[str, str],
                   description: str) -> sagemaker.CfnPipeline:
@@ -93,9 +94,9 @@ class ProcessingPipelines(Construct):
 
     def _grant_processing(self, storage: Storage) -> None:
         role = self.processing_role
-        read = [f"{Storage.WAREHOUSE_RAW}/*", f"{Storage.WAREHOUSE_PREPARED}/*",
-                f"{Storage.SCRATCH_RUNS}/*"]
-        write = [f"{Storage.WAREHOUSE_PREPARED}/*", f"{Storage.SCRATCH_RUNS}/*", f"{Storage.RUNS}/*"]
+        # The committed aggregates only: no job reads events/, and none writes the warehouse.
+        read = [*(f"{Storage.WAREHOUSE}/*/{name}" for name in COMMITTED), f"{Storage.SCRATCH_RUNS}/*"]
+        write = [f"{Storage.SCRATCH_RUNS}/*", f"{Storage.RUNS}/*"]
         storage.grant_runs(role, read=read, write=write)
         self.image.repository.grant_pull(role)
         self.job_logs_arn = Stack.of(self).format_arn(

@@ -1,33 +1,28 @@
-"""The daily prepare: an EventBridge schedule starts the daily-prepare SageMaker pipeline."""
+"""The daily refresh: an EventBridge schedule starts the warehouse refresh state machine."""
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import DeploymentConfig
-from infra.processing import ProcessingPipelines
 
 __all__ = ["DailySchedule"]
 
 
 class DailySchedule(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig,
-                 pipelines: ProcessingPipelines) -> None:
+                 state_machine: sfn.IStateMachine, dead_letters: sqs.IQueue) -> None:
         super().__init__(scope, construct_id)
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
-                             description="ltv-forecast: start the daily prepare pipeline")
-        self.role.add_to_policy(iam.PolicyStatement(
-            actions=["sagemaker:StartPipelineExecution"], resources=[pipelines.daily_arn]))
-        # No L2 rule target for SageMaker pipelines: the rule is written at the L1 level.
-        self.rule = events.CfnRule(
-            self, "Rule", description="ltv-forecast: daily cohort aggregation of the raw events",
-            schedule_expression=config.dailyPrepareSchedule, state="ENABLED",
-            targets=[events.CfnRule.TargetProperty(
-                id="DailyPreparePipeline", arn=pipelines.daily_arn, role_arn=self.role.role_arn,
-                sage_maker_pipeline_parameters=events.CfnRule.SageMakerPipelineParametersProperty(
-                    pipeline_parameter_list=[]),
-                retry_policy=events.CfnRule.RetryPolicyProperty(
-                    maximum_retry_attempts=8, maximum_event_age_in_seconds=6 * 3600))])
-        self.rule.node.add_dependency(pipelines.daily)
+        # A start EventBridge could not make (after its retries) is kept in the dead-letter
+        # queue; a missed day is caught up by the next refresh anyway (it plans every new date).
+        self.rule = events.Rule(
+            self, "Rule", description="ltv-forecast: daily warehouse refresh (Athena aggregates new dates)",
+            schedule=events.Schedule.expression(config.dailyPrepareSchedule),
+            targets=[targets.SfnStateMachine(
+                state_machine, input=events.RuleTargetInput.from_object({}),
+                retry_attempts=8, max_event_age=Duration.hours(6), dead_letter_queue=dead_letters)])

@@ -1,5 +1,6 @@
-"""The one stack: storage, processing pipelines, notifications, workflow, API, schedule,
-monitoring, composed; and the app around it (context from cdk.json, cdk-nag attached)."""
+"""The one stack: storage, warehouse (Glue, Athena, daily refresh), processing pipeline,
+notifications, workflow, API, schedule, monitoring, composed; and the app around it (context
+from cdk.json, cdk-nag attached)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from infra.notifications import Notifications
 from infra.processing import ProcessingPipelines
 from infra.scheduling import DailySchedule
 from infra.storage import Storage
+from infra.warehouse import Warehouse
 from infra.workflow import ForecastWorkflow
 
 __all__ = ["LtvForecastStack", "build_app", "code_environment"]
@@ -42,6 +44,7 @@ class LtvForecastStack(cdk.Stack):
         self.config = config
         code = code_environment()
         self.storage = Storage(self, "Storage", config=config)
+        self.warehouse = Warehouse(self, "Warehouse", config=config, storage=self.storage)
         self.pipelines = ProcessingPipelines(self, "Pipelines", config=config, storage=self.storage,
                                              code_environment=code)
         self.notifications = Notifications(self, "Notifications", config=config, storage=self.storage)
@@ -50,24 +53,32 @@ class LtvForecastStack(cdk.Stack):
                                          code_environment=code)
         self.api = ForecastApi(self, "Api", config=config, storage=self.storage,
                                state_machine=self.workflow.state_machine, code_environment=code)
-        self.schedule = DailySchedule(self, "Schedule", config=config, pipelines=self.pipelines)
+        self.schedule = DailySchedule(self, "Schedule", config=config,
+                                      state_machine=self.warehouse.state_machine,
+                                      dead_letters=self.workflow.dead_letters)
         self.monitoring = Monitoring(
             self, "Monitoring", config=config, state_machine=self.workflow.state_machine,
+            refresh=self.warehouse.state_machine,
             functions={"Validate": self.workflow.validate.function,
                        "PipelineCallback": self.workflow.callback.function,
                        "Notify": self.notifications.notify.function,
-                       "Api": self.api.handler.function},
+                       "Api": self.api.handler.function,
+                       "WarehouseRefresh": self.warehouse.refresh.function},
             api=self.api.api)
 
         outputs = {
             "ApiUrl": (self.api.url, "Base URL of the HTTP API (IAM-signed requests)"),
             "ArtifactBucketName": (self.storage.bucket.bucket_name, "Runs, warehouse and scratch"),
             "StoreUri": (self.storage.uri(), "LTV_STORE for `ltv runs list` / `ltv audit verify`"),
-            "WarehouseRawUri": (self.storage.uri(Storage.WAREHOUSE_RAW),
-                                "Put each dataset's raw files under <this>/<dataset>/"),
+            "WarehouseUri": (self.storage.uri(Storage.WAREHOUSE),
+                             "Each dataset under <this>/<dataset>/: events/event_date=YYYY-MM-DD/*.parquet, "
+                             "installs/, spend/"),
             "StateMachineArn": (self.workflow.state_machine.state_machine_arn, "One execution per run"),
             "ForecastPipelineName": (config.pipeline_name, "SageMaker pipeline per request"),
-            "DailyPreparePipelineName": (config.daily_pipeline_name, "SageMaker pipeline, daily"),
+            "WarehouseRefreshStateMachineArn": (self.warehouse.state_machine.state_machine_arn,
+                                                "Daily refresh: Athena aggregates new dates"),
+            "GlueDatabaseName": (self.warehouse.database_name, "Glue tables events, user_day, installs, spend"),
+            "AthenaWorkGroupName": (self.warehouse.workgroup_name, "Encrypted results, bytes-scanned limit"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
         }
         for name, (value, description) in outputs.items():

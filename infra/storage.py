@@ -3,9 +3,11 @@
 One key layout::
 
     runs/<run_id>/...              the artifact store (docs/interface.md, a run's files): never expired
-    warehouse/raw/<dataset>/       raw events, installs, spend (landed by the data owners)
-    warehouse/prepared/<dataset>/  the daily cohort aggregates (the daily prepare pipeline)
-    scratch/runs/<run_id>/...      pipeline intermediates: expire after scratchExpirationDays
+    warehouse/<dataset>/...        a warehouse per dataset (ltvcore.warehouse.layout): events/ by
+                                   date and installs/, spend/ (landed by any writer), user_day/ and
+                                   state.json (the daily refresh, infra/warehouse.py)
+    scratch/runs/<run_id>/...      pipeline intermediates  } expire after
+    scratch/athena/...             Athena's query results  } scratchExpirationDays
     notifications/<run_id>/...     what each Slack notification delivered
 
 Versioned, S3-managed encryption, public access blocked, TLS required, server access logs to a
@@ -27,9 +29,11 @@ __all__ = ["Storage"]
 
 class Storage(Construct):
     RUNS = "runs"
-    WAREHOUSE_RAW = "warehouse/raw"
-    WAREHOUSE_PREPARED = "warehouse/prepared"
+    RUN_INDEX = "index/runs"  # one immutable entry per run event: listings read no bucket scan
+    WAREHOUSE = "warehouse"
+    SCRATCH = "scratch"
     SCRATCH_RUNS = "scratch/runs"
+    ATHENA_RESULTS = "scratch/athena"
     NOTIFICATIONS = "notifications"
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig) -> None:
@@ -60,13 +64,14 @@ class Storage(Construct):
             object_lock_default_retention=lock,
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="expire-scratch", prefix=f"{self.SCRATCH_RUNS}/",
+                    id="expire-scratch", prefix=f"{self.SCRATCH}/",
                     expiration=Duration.days(config.scratchExpirationDays),
                     noncurrent_version_expiration=Duration.days(1),
                     abort_incomplete_multipart_upload_after=Duration.days(1)),
-                # the aggregates are recomputed daily: keep only recent old versions
+                # state.json is rewritten with every new date, an aggregate with every late file,
+                # and writers may replace raw events: keep only recent old versions of any of them
                 s3.LifecycleRule(
-                    id="prune-prepared-versions", prefix=f"{self.WAREHOUSE_PREPARED}/",
+                    id="prune-warehouse-versions", prefix=f"{self.WAREHOUSE}/",
                     noncurrent_version_expiration=Duration.days(config.noncurrentVersionDays),
                     abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
@@ -88,7 +93,10 @@ class Storage(Construct):
         bucket itself, S3 answers a missing key with 403 instead of 404, and the store tells a
         run that does not exist yet from an error by that 404.
         """
-        readable = [f"{self.RUNS}/*", *(read or [])]
+        # Every writer of a run or its marker also writes the run's index entry, and every
+        # reader of runs lists them from the index.
+        readable = [f"{self.RUNS}/*", f"{self.RUN_INDEX}/*", *(read or [])]
+        write = [*write, f"{self.RUN_INDEX}/*"]
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(

@@ -1,26 +1,24 @@
-"""The SageMaker pipelines, as pipeline definition documents generated at synth time.
+"""The SageMaker pipeline, as a pipeline definition document generated at synth time.
 
-Two pipelines run the same processing image (``Dockerfile``) and entry points:
-
-``forecast`` (one execution per forecast request, started by the state machine)
-    ``Prepare`` cuts the dataset's daily aggregates at the request's as-of and validates them,
-    and writes one shard spec per forecast instance → ``Forecast`` runs on
-    ``forecastShardCount`` instances; each receives exactly one shard spec (input distributed
-    ``ShardedByS3Key``) and forecasts only its groups → ``Report`` merges the shards into one
-    run directory with ``report.html``. Publishing (manifest last) is not a pipeline step: it
-    has side effects, so the state machine runs it after the pipeline, never from a cache.
-
-``daily-prepare`` (EventBridge schedule)
-    ``PrepareAll`` validates and aggregates every dataset under the raw warehouse prefix into
-    the prepared prefix, so a forecast reads only the light cohort aggregates.
+``forecast`` (one execution per forecast request, started by the state machine) runs the
+processing image (``Dockerfile``) and its entry points: ``Prepare`` receives the dataset's
+committed daily aggregates (the objects the warehouse refresh's manifest lists: ``user_day/``,
+``installs/``, ``spend/``, ``state.json``; never the raw ``events/``), checks they are the data
+the run was named with, cuts them at the request's as-of and writes one shard spec per
+forecast instance → ``Forecast`` runs on ``forecastShardCount`` instances; each receives
+exactly one shard spec (input distributed ``ShardedByS3Key``) and forecasts only its groups →
+``Report`` merges the shards into one run directory with ``report.html``. Publishing (manifest
+last) is not a pipeline step: it has side effects, so the state machine runs it after the
+pipeline, never from a cache. The daily aggregation itself runs on Athena (infra/warehouse.py).
 
 Step caching is on for the three deterministic steps. SageMaker keys a processing step's cache
 on its container, arguments, environment and inputs (not its outputs), so every input that can
-change under the same S3 URI is also named by content: ``InputDigest`` (a digest of the prepared
-objects' ETags, computed by the validate Lambda) is a container argument of ``Prepare``, and a
-request's ``RunKey`` is content-addressed (request, data digest, code version). Intermediates
-are written under ``scratch/runs/<RunKey>/``, so a cache hit of ``Forecast``/``Report`` (which
-implies the same ``RunKey``) leaves the run directory exactly where the state machine looks.
+change under the same S3 URI is also named by content: ``InputDigest`` (the ``digest`` of the
+dataset's ``state.json``, which the API names the run with) is a container argument of
+``Prepare``, and a request's ``RunKey`` is content-addressed (request, data digest, code
+version). Intermediates are written under ``scratch/runs/<RunKey>/``, so a cache hit of
+``Forecast``/``Report`` (which implies the same ``RunKey``) leaves the run directory exactly
+where the state machine looks.
 
 The document is what the ``sagemaker`` SDK 3.x writes from ``Pipeline.definition()`` for these
 steps (schema 2020-12-01: ``Get`` / ``Std:Join`` expressions, ``CacheConfig`` per step; compared
@@ -44,7 +42,6 @@ __all__ = [
     "LATEST",
     "RUN_KEY",
     "JobSettings",
-    "daily_prepare_definition",
     "forecast_definition",
     "run_prefix",
 ]
@@ -59,7 +56,7 @@ INPUT_DIGEST = "InputDigest"
 LATEST = "latest"
 """``AsOf`` value meaning "the last date in the data" (parameter values may not be empty)."""
 
-PREPARE, FORECAST, REPORT, PREPARE_ALL = "Prepare", "Forecast", "Report", "PrepareAll"
+PREPARE, FORECAST, REPORT = "Prepare", "Forecast", "Report"
 
 
 @dataclass(frozen=True)
@@ -82,18 +79,22 @@ def run_prefix(scratch_runs: str, *parts: Any) -> dict:
 
 
 def forecast_definition(settings: JobSettings, *, shard_count: int, cache_days: int,
-                        prepared_prefix: str, scratch_runs: str) -> dict:
-    """The per-request pipeline: Prepare → Forecast (``shard_count`` instances) → Report."""
+                        warehouse_prefix: str, manifest: str, scratch_runs: str) -> dict:
+    """The per-request pipeline: Prepare → Forecast (``shard_count`` instances) → Report.
+
+    ``Prepare`` downloads ``s3://<bucket>/<warehouse_prefix>/<Dataset>/<manifest>``'s objects,
+    laid out under its input folder as they are under the dataset's folder.
+    """
     if shard_count < 1:
         raise ValueError("shard_count must be at least 1")
     cache = {"Enabled": True, "ExpireAfter": f"P{int(cache_days)}D"}
     shards_env = {"LTV_SHARD_COUNT": str(shard_count)}
-    dataset_uri = _join("/", "s3:/", "{bucket}", prepared_prefix.strip("/"), _param(DATASET), "")
+    manifest_uri = _join("/", "s3:/", "{bucket}", warehouse_prefix.strip("/"), _param(DATASET), manifest)
 
     prepare = _step(
         PREPARE, "sagemaker_jobs.prepare", settings, cache=cache, env=shards_env,
         arguments=["--as-of", _param(AS_OF), "--input-digest", _param(INPUT_DIGEST)],
-        inputs=[_input("data", dataset_uri, paths.PREPARE_INPUT)],
+        inputs=[_input("data", manifest_uri, paths.PREPARE_INPUT, data_type="ManifestFile")],
         outputs=[_output("prepared", run_prefix(scratch_runs, "prepared"), paths.PREPARE_OUTPUT),
                  _output("shards", run_prefix(scratch_runs, "shards"), paths.SHARDS_OUTPUT)],
     )
@@ -118,21 +119,6 @@ def forecast_definition(settings: JobSettings, *, shard_count: int, cache_days: 
     return _document(parameters, [prepare, forecast, report], settings.bucket)
 
 
-def daily_prepare_definition(settings: JobSettings, *, raw_prefix: str, prepared_prefix: str) -> dict:
-    """The scheduled pipeline: prepare every dataset under ``raw_prefix`` into ``prepared_prefix``.
-
-    Not cached: its input is a prefix whose content changes every day under the same URI.
-    """
-    prepare_all = _step(
-        PREPARE_ALL, "sagemaker_jobs.prepare", settings, arguments=["--all-datasets"],
-        inputs=[_input("raw", _join("/", "s3:/", "{bucket}", raw_prefix.strip("/"), ""),
-                       paths.PREPARE_INPUT)],
-        outputs=[_output("prepared", _join("/", "s3:/", "{bucket}", prepared_prefix.strip("/")),
-                         paths.PREPARE_OUTPUT)],
-    )
-    return _document([], [prepare_all], settings.bucket)
-
-
 # --------------------------------------------------------------------------- schema helpers
 
 
@@ -152,13 +138,14 @@ def _parameter(name: str, default: str) -> dict:
     return {"Name": name, "Type": "String", "DefaultValue": default}
 
 
-def _input(name: str, uri: Any, local: str, *, distribution: str = "FullyReplicated") -> dict:
+def _input(name: str, uri: Any, local: str, *, distribution: str = "FullyReplicated",
+           data_type: str = "S3Prefix") -> dict:
     return {
         "InputName": name,
         "S3Input": {
             "S3Uri": uri,
             "LocalPath": paths.container(local),
-            "S3DataType": "S3Prefix",
+            "S3DataType": data_type,
             "S3InputMode": "File",
             "S3DataDistributionType": distribution,
             "S3CompressionType": "None",

@@ -15,7 +15,7 @@ __all__ = ["CONTAINER_ROOT", "container", "local", "message_file"]
 
 CONTAINER_ROOT = "/opt/ml/processing"
 
-# prepare: a dataset folder (or, daily, the folder of all datasets) → normalised data + shard specs
+# prepare: a dataset's committed aggregates (its manifest's objects) → the cut inputs + shard specs
 PREPARE_INPUT = "input/data"
 PREPARE_OUTPUT = "output/prepared"
 SHARDS_OUTPUT = "output/shards"

@@ -1,10 +1,11 @@
-"""Prepare step: validate and aggregate a dataset (per request) or every dataset (daily).
+"""Prepare step: the dataset's committed daily aggregates → the forecast's inputs, cut at as-of.
 
-Per request, the input is a dataset's daily aggregates and ``--input-digest`` the digest the
-run was named with: the data must still be those bytes (else the run's id would lie), then it
-is cut at ``--as-of`` and one shard spec per forecast instance is written. Daily
-(``--all-datasets``), each dataset folder of the raw warehouse is prepared on its own; a bad
-dataset keeps its previous aggregates and is listed in ``_daily_report.json``.
+The input is what the warehouse refresh's manifest lists (:mod:`ltvcore.warehouse.athena`):
+``state.json``, ``user_day/event_date=D/…``, ``installs/…``, ``spend/…``; never raw events.
+``--input-digest`` is the digest the run was named with: ``state.json`` must carry it and every
+aggregate object must have arrived, else the run's id would lie. The aggregates are read by
+:func:`ltvcore.warehouse.store.open_warehouse`, cut at ``--as-of`` into a snapshot and prepared
+by :func:`ltvcore.workflow.steps.prepare`; then one shard spec per forecast instance.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
-from ltvcore.errors import InputError
-from ltvcore.runs.naming import input_files_digest
+from ltvcore.warehouse import layout
+from ltvcore.warehouse.athena import verify_download
 from ltvcore.workflow import steps
 from sagemaker_jobs import _entry, paths
 from sagemaker_jobs.definition import LATEST
@@ -31,19 +31,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-count", type=int, default=int(os.environ.get("LTV_SHARD_COUNT", "1")))
     parser.add_argument("--as-of", default=LATEST)
     parser.add_argument("--input-digest", default="")
-    parser.add_argument("--all-datasets", action="store_true")
     args = parser.parse_args(argv)
-    if args.all_datasets:
-        return prepare_all(args.input, args.output)
-    if args.input_digest:
-        found = input_files_digest(steps.find_inputs(args.input))
-        if found != args.input_digest:
-            raise InputError("the dataset changed after the forecast was requested "
-                             f"(digest {found[:12]}…, requested {args.input_digest[:12]}…): submit it again")
-    summary = steps.prepare(args.input, args.output, as_of=None if args.as_of == LATEST else args.as_of)
+    as_of = None if args.as_of == LATEST else args.as_of
+    state = verify_download(args.input, args.input_digest or None)
+    one_file_per_date(args.input, state)
+    with tempfile.TemporaryDirectory(prefix="ltv-prepare-") as scratch:
+        summary = steps.prepare(snapshot(args.input, Path(scratch), as_of), args.output, as_of=as_of)
     write_shard_specs(args.shards_output, args.shard_count)
     print(json.dumps(summary, default=str))
     return 0
+
+
+def one_file_per_date(root: Path, state: dict) -> None:
+    """Athena's ``UNLOAD`` names its own objects (and may write several for a date); the
+    layout has one ``data.parquet`` per date, so the downloaded ones are merged into it."""
+    import duckdb
+
+    con = duckdb.connect()
+    for date, entry in state.get("dates", {}).items():
+        folder = root / layout.partition(layout.USER_DAY, date)
+        names = sorted(entry.get("objects", {}))
+        if not names or names == [layout.AGGREGATE_FILE]:
+            continue
+        files = ", ".join("'" + str(folder / name).replace("'", "''") + "'" for name in names)
+        target = str(folder / layout.AGGREGATE_FILE).replace("'", "''")
+        con.execute(f"COPY (SELECT user_id, revenue, events FROM read_parquet([{files}]) ORDER BY user_id) "
+                    f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+        for name in names:
+            (folder / name).unlink()
+
+
+def snapshot(warehouse: Path, scratch: Path, as_of: str | None) -> Path:
+    """The aggregates as input files (events summed per user and day, installs, spend)."""
+    from ltvcore.warehouse.snapshot import write_snapshot
+    from ltvcore.warehouse.store import open_warehouse  # the local reader of the layout
+
+    inputs = open_warehouse(warehouse)
+    write_snapshot(inputs, inputs.last_event if as_of is None else min(as_of, inputs.last_event), scratch)
+    return scratch / "inputs"
 
 
 def write_shard_specs(directory: Path, count: int) -> None:
@@ -52,26 +77,6 @@ def write_shard_specs(directory: Path, count: int) -> None:
     for index in range(count):
         spec = {"shard_index": index, "shard_count": count}
         (directory / f"shard-{index:04d}-of-{count:04d}.json").write_text(json.dumps(spec))
-
-
-def prepare_all(raw_root: Path, out_root: Path) -> int:
-    report: dict[str, dict] = {}
-    folders = sorted(p for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    for folder in folders:
-        staging = Path(tempfile.mkdtemp(prefix=f"prepare-{folder.name}-"))
-        try:
-            report[folder.name] = {"ok": True, **steps.prepare(folder, staging)}
-            shutil.rmtree(out_root / folder.name, ignore_errors=True)
-            shutil.copytree(staging, out_root / folder.name)
-        except InputError as error:
-            report[folder.name] = {"ok": False, "error": str(error)}
-            print(f"dataset {folder.name}: {error}")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    out_root.mkdir(parents=True, exist_ok=True)
-    (out_root / "_daily_report.json").write_text(json.dumps(report, indent=2, default=str))
-    print(json.dumps({"datasets": len(report), "failed": [n for n, r in report.items() if not r["ok"]]}))
-    return 0 if not folders or any(r["ok"] for r in report.values()) else 1
 
 
 if __name__ == "__main__":

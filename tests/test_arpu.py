@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from ltvcore.arpu import estimate_arpu
-from ltvcore.data.cohorts import attach_installs, build_cohorts
+from tests.data.pandas_reference import attach_installs, build_cohorts
 
 
 def cohort(rows: list[tuple[str, int, float]], users: list[str]):

@@ -1,7 +1,8 @@
 """Where datasets live: folders under ``ltv serve --data-dir`` or under the warehouse S3 prefix.
 
 A dataset is a folder holding ``events.csv|parquet`` and optional ``installs.*`` and ``spend.*``
-(the rule of :func:`ltvcore.workflow.steps.find_inputs`). The API needs three cheap things from it
+(the rule of :func:`ltvcore.workflow.steps.find_inputs`), or a local warehouse
+(:mod:`ltvcore.warehouse.layout`), whose digest its last refresh wrote. The API needs three cheap things from it
 before any parsing: its files, the digest of their bytes (which names the run) and the
 columns of ``installs`` (the ``by`` choices, from the CSV header or the Parquet schema).
 """
@@ -21,6 +22,7 @@ from ltvcore.files import CHUNK_BYTES, sha256_chunks
 from ltvcore.request import is_iso_date
 from ltvcore.runs.ids import combine_digests
 from ltvcore.runs.manifest import sha256_file
+from ltvcore.warehouse import layout
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -106,7 +108,8 @@ class LocalDatasets:
             return []
         return sorted(child.name for child in self.root.iterdir()
                       if child.is_dir() and not child.name.startswith(".")
-                      and any((child / f"events{s}").is_file() for s in SUFFIXES))
+                      and (any((child / f"events{s}").is_file() for s in SUFFIXES)
+                           or layout.is_warehouse(child)))
 
     def get(self, name: str) -> Dataset:
         from ltvcore.workflow.steps import find_inputs  # the one rule for a folder's files
@@ -118,6 +121,8 @@ class LocalDatasets:
         folder = self.root / name
         if not folder.is_dir():
             raise _unknown_dataset(name, self.names())
+        if layout.is_warehouse(folder):
+            return self._warehouse(name, folder)
         try:
             found = find_inputs(folder)
         except InputError as error:
@@ -129,6 +134,15 @@ class LocalDatasets:
             by_columns = by_choices(header) if header is not None else None
         return Dataset(name=name, files={role: str(path) for role, path in found.items()},
                        by_columns=by_columns)
+
+    def _warehouse(self, name: str, folder: Path) -> Dataset:
+        """A warehouse dataset: its folder is the events "file"; installs and spend are its own."""
+        parts = sorted((folder / layout.INSTALLS).glob("part-*.parquet"))
+        columns: list[str] = []
+        for part in parts:
+            columns += [c for c in self._header(part) or [] if c not in columns]
+        return Dataset(name=name, files={"events": str(folder)},
+                       by_columns=by_choices(columns if parts else None))
 
     @staticmethod
     def _header(path: Path) -> list[str] | None:
@@ -143,6 +157,11 @@ class LocalDatasets:
             return None
 
     def digest(self, dataset: Dataset) -> str:
+        if layout.is_warehouse(dataset.files["events"]):
+            try:  # written by the refresh, where the aggregates are: nothing to hash here
+                return str(layout.fresh_state(dataset.files["events"])["digest"])
+            except InputError as error:
+                raise InputError(error.reason, column="dataset") from None
         digests = {}
         for role, text in dataset.files.items():
             stat = os.stat(text)
@@ -152,6 +171,9 @@ class LocalDatasets:
 
     def last_event_date(self, dataset: Dataset) -> str | None:
         path = dataset.files["events"]
+        if layout.is_warehouse(path):
+            dates = sorted(layout.read_state(path).get("dates", {}))
+            return dates[-1] if dates else None
         stat = os.stat(path)
         found = self._last_dates.get((path, stat.st_size, stat.st_mtime_ns),
                                      lambda: _last_event_date(path) or "")
@@ -233,8 +255,11 @@ class S3Datasets:
         response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._folder(name),
                                                Delimiter="/")
         present = {item["Key"][len(self._folder(name)):] for item in response.get("Contents", [])}
-        if not present:
+        if not present and not response.get("CommonPrefixes"):
             raise _unknown_dataset(name, self.names())
+        if layout.STATE in present:  # a warehouse dataset: its aggregates name and feed the run
+            return Dataset(name=name, files={"events": f"s3://{self.bucket}/{self._folder(name).rstrip('/')}"},
+                           by_columns=None)
         files = {}
         for role in ROLES:
             for suffix in SUFFIXES:
@@ -275,7 +300,27 @@ class S3Datasets:
         finally:
             body.close()
 
+    def _state(self, dataset: Dataset) -> dict | None:
+        """A warehouse dataset's ``state.json`` (written by the daily refresh), else None."""
+        uri = dataset.files["events"]
+        if uri.endswith(SUFFIXES):
+            return None
+        import json
+
+        key = f"{self._key(uri).rstrip('/')}/{layout.STATE}"
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            return json.loads(body.read())
+        finally:
+            body.close()
+
     def digest(self, dataset: Dataset) -> str:
+        state = self._state(dataset)
+        if state is not None:  # written where the aggregates are: nothing to hash here
+            if not state.get("digest") or not state.get("last_event_date"):
+                raise InputError(f"dataset {dataset.name} has no aggregated events yet (the daily "
+                                 "refresh has not run)", column="dataset")
+            return str(state["digest"])
         digests = {}
         for role, uri in dataset.files.items():
             key = self._key(uri)
@@ -285,8 +330,12 @@ class S3Datasets:
         return combine_digests(digests)
 
     def last_event_date(self, dataset: Dataset) -> str | None:
-        """From the events object's ``last-event-date`` metadata, which the loader sets; a file
-        without it is checked by the forecast step instead."""
+        """From a warehouse's ``state.json``, or the events object's ``last-event-date``
+        metadata, which the loader sets; a file without it is checked by the forecast step."""
+        state = self._state(dataset)
+        if state is not None:
+            value = state.get("last_event_date")
+            return value if isinstance(value, str) and is_iso_date(value) else None
         head = self.client.head_object(Bucket=self.bucket, Key=self._key(dataset.files["events"]))
         value = head.get("Metadata", {}).get("last-event-date")
         return value if value and is_iso_date(value) else None

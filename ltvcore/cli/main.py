@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     fc = sub.add_parser("forecast", help="forecast LTV per group and horizon")
-    fc.add_argument("--events", required=True, help="events file (.csv or .parquet)")
+    fc.add_argument("--events", required=True,
+                    help="events file (.csv or .parquet), or a warehouse directory (ltv warehouse)")
     fc.add_argument("--installs", help="installs file (.csv or .parquet)")
     fc.add_argument("--spend", help="spend per campaign (.csv or .parquet); enables ROAS")
     fc.add_argument("--by", type=_csv_list, default=list(default["by"]),
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ltvcore.cli.serve import add_parser as add_serve_parser
 
     add_serve_parser(sub)
+    from ltvcore.cli.warehouse import add_parser as add_warehouse_parser
+
+    add_warehouse_parser(sub)
     return parser
 
 

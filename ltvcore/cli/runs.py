@@ -1,4 +1,4 @@
-"""Subcommands ``ltv audit verify RUN`` and ``ltv runs list [--store URI]``.
+"""Subcommands ``ltv audit verify RUN``, ``ltv runs list [--store URI]`` and ``ltv runs reindex``.
 
 :func:`add_parsers` is called by :mod:`ltvcore.cli`; every subcommand sets
 ``func``, a handler ``(args) -> exit code``. Exit codes follow the contract:
@@ -16,7 +16,7 @@ from ltvcore.runs.store import STORE_ENV, open_store
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["add_parsers", "audit_verify", "runs_list"]
+__all__ = ["add_parsers", "audit_verify", "runs_list", "runs_reindex"]
 
 
 def _usage(parser: argparse.ArgumentParser) -> Any:
@@ -42,15 +42,22 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     runs = subparsers.add_parser("runs", help="runs in the artifact store")
     runs.set_defaults(func=_usage(runs))
-    runs_sub = runs.add_subparsers(dest="runs_command", metavar="{list}")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="{list,reindex}")
     listing = runs_sub.add_parser("list", help="list runs, newest first")
-    listing.add_argument(
-        "--store",
-        metavar="URI",
-        default=None,
-        help=f"directory or s3://bucket/prefix (default: ${STORE_ENV}, else ./ltv-runs)",
+    reindex = runs_sub.add_parser(
+        "reindex",
+        help="rebuild the run index from every run in the store",
+        description="Scan every run and write its index entry (what listing reads): once for a "
+        "store that older versions wrote to, e.g. after an upgrade. Exit 0 with the count.",
     )
-    listing.set_defaults(func=runs_list)
+    for command, handler in ((listing, runs_list), (reindex, runs_reindex)):
+        command.add_argument(
+            "--store",
+            metavar="URI",
+            default=None,
+            help=f"directory or s3://bucket/prefix (default: ${STORE_ENV}, else ./ltv-runs)",
+        )
+        command.set_defaults(func=handler)
 
 
 def audit_verify(args: argparse.Namespace) -> int:
@@ -98,4 +105,20 @@ def runs_list(args: argparse.Namespace) -> int:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:3], widths)]
         print("  ".join([*cells, row[3]]).rstrip())
+    return 0
+
+
+def runs_reindex(args: argparse.Namespace) -> int:
+    """Handler of ``ltv runs reindex [--store URI]``."""
+    try:
+        store = open_store(getattr(args, "store", None))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        count = store.rebuild_index()
+    except Exception as error:  # S3 access, permissions: a message, never a traceback
+        print(f"error: cannot index the runs in {store.uri}: {error}", file=sys.stderr)
+        return 1
+    print(f"indexed {count} run{'' if count == 1 else 's'} in {store.uri}")
     return 0

@@ -1,6 +1,8 @@
 """Runs in a local directory: each commit is assembled in a hidden temporary directory next
 to its target and renamed into place in one ``os.rename``; an interrupted commit leaves at most
 a hidden ``.tmp-*`` directory, which is never listed (and is swept: :mod:`ltvcore.runs.staging`).
+The run index (:mod:`ltvcore.runs.index`) is a folder of small files, each written to a hidden
+temporary file and renamed into place.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from ltvcore.runs.manifest import (
 
 if TYPE_CHECKING:
     pass
+from ltvcore.runs.index import INDEX_DIR
 from ltvcore.runs.store_base import (
     _RUN_ID,
     RUNS_DIR,
@@ -52,6 +55,10 @@ class LocalStore(ArtifactStore):
     def _runs(self) -> Path:
         return self.root / RUNS_DIR
 
+    @property
+    def _index(self) -> Path:
+        return self.root / INDEX_DIR
+
     def _path(self, run_id: str) -> Path:
         return self._runs / validate_run_id(run_id)
 
@@ -77,7 +84,7 @@ class LocalStore(ArtifactStore):
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def commit(self, run_id: str, staging_dir: str | os.PathLike[str]) -> str:
+    def _publish(self, run_id: str, staging_dir: str | os.PathLike[str]) -> str:
         target = self._path(run_id)
         staging, _raw, expected = _load_staging(staging_dir, run_id)
         if self.exists(run_id):
@@ -135,6 +142,7 @@ class LocalStore(ArtifactStore):
             path = self._path(run_id)
             path.mkdir(parents=True, exist_ok=True)
             atomic_write(path / STATUS_NAME, body)
+            self._index_marker(run_id, body)
         return True
 
     def _run_entries(self) -> dict[str, tuple[set[str], datetime | None]]:
@@ -149,4 +157,17 @@ class LocalStore(ArtifactStore):
             entries[child.name] = (names, modified)
         return entries
 
+    def _index_names(self) -> Iterator[str]:
+        try:
+            with os.scandir(self._index) as found:
+                names = sorted(entry.name for entry in found)
+        except FileNotFoundError:
+            names = []
+        return iter(names)
 
+    def _read_index(self, name: str) -> bytes:
+        return (self._index / _safe_name(name)).read_bytes()
+
+    def _write_index(self, name: str, body: bytes) -> None:
+        self._index.mkdir(parents=True, exist_ok=True)
+        atomic_write(self._index / _safe_name(name), body)

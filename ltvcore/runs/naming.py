@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ltvcore.errors import InputError
 from ltvcore.runs.ids import combine_digests, run_id
 from ltvcore.runs.manifest import code_version, sha256_file
+from ltvcore.warehouse.layout import fresh_state, is_warehouse
 
 if TYPE_CHECKING:
     from ltvcore.request import ForecastRequest
@@ -47,6 +48,13 @@ def input_files_digest(files: Mapping[str, str | Path | None]) -> str:
     data is parsed, with the same id the CLI derives.
     """
     given = {role: Path(path) for role, path in files.items() if path is not None}
+    if "events" in given and is_warehouse(given["events"]):
+        # A warehouse's state names its aggregates' content: nothing is hashed here.
+        if len(given) > 1:
+            raise InputError("a warehouse brings its own installs and spend: ingest them into it "
+                             "(ltv warehouse ingest) instead of passing --installs / --spend",
+                             file=given["events"].name)
+        return fresh_state(given["events"])["digest"]
     for role, path in given.items():
         if not path.is_file():
             raise InputError("file not found" if not path.exists() else "not a file",

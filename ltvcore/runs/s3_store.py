@@ -1,16 +1,18 @@
 """Runs under an S3 prefix: data files are uploaded first and the manifest last with
 ``IfNoneMatch="*"``: if another commit got there first, S3 refuses (412) and the existing run
-stays as it was.
+stays as it was. Each run index entry (:mod:`ltvcore.runs.index`) is one ``put_object``; a
+listing reads one page of index keys and its rows' entries side by side.
 """
 from __future__ import annotations
 
 import mimetypes
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ltvcore.runs.manifest import (
     MANIFEST_NAME,
@@ -21,11 +23,13 @@ from ltvcore.runs.manifest import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 from ltvcore.files import CHUNK_BYTES, sha256_chunks
+from ltvcore.runs.index import INDEX_DIR
 from ltvcore.runs.store_base import (
     _RUN_ID,
     RUNS_DIR,
     ArtifactStore,
     RunNotFoundError,
+    StoreError,
     _error_code,
     _is_not_found,
     _load_staging,
@@ -35,6 +39,12 @@ from ltvcore.runs.store_base import (
 )
 
 __all__ = ["S3Store"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+#: Requests a listing or a rebuild sends at once (a listing: one manifest check and one entry per
+#: row): botocore keeps 10 connections per client by default.
+PARALLEL_REQUESTS = 10
 
 
 class S3Store(ArtifactStore):
@@ -154,7 +164,7 @@ class S3Store(ArtifactStore):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra, **condition)
         return True
 
-    def commit(self, run_id: str, staging_dir: str | os.PathLike[str]) -> str:
+    def _publish(self, run_id: str, staging_dir: str | os.PathLike[str]) -> str:
         staging, raw, expected = _load_staging(staging_dir, run_id)
         if self.exists(run_id):
             return self.location(run_id)
@@ -222,6 +232,7 @@ class S3Store(ArtifactStore):
         self.client.put_object(
             Bucket=self.bucket, Key=self._key(run_id, STATUS_NAME), Body=body, ContentType="application/json"
         )
+        self._index_marker(run_id, body)
         return True
 
     def _run_entries(self) -> dict[str, tuple[set[str], datetime | None]]:
@@ -239,4 +250,46 @@ class S3Store(ArtifactStore):
             entries[run_id] = (names, modified)
         return entries
 
+    # -- the run index ------------------------------------------------------
+    def _index_prefix(self) -> str:
+        return f"{self.prefix}/{INDEX_DIR}/" if self.prefix else f"{INDEX_DIR}/"
 
+    def _index_names(self) -> Iterator[str]:
+        prefix = self._index_prefix()
+        for item in self._list(prefix):  # pages are fetched as they are read
+            yield item["Key"][len(prefix) :]
+
+    def _read_index(self, name: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        key = self._index_prefix() + _safe_name(name)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as error:
+            if _is_not_found(error):
+                raise FileNotFoundError(f"s3://{self.bucket}/{key}") from None
+            raise
+        try:
+            return body.read()
+        finally:
+            body.close()
+
+    def _write_index(self, name: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._index_prefix() + _safe_name(name), Body=body,
+                               ContentType="application/json")
+
+    def _storage_errors(self) -> tuple[type[Exception], ...]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        return (OSError, StoreError, ClientError, BotoCoreError)
+
+    def _map(self, function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+        work = list(items)
+        if len(work) < 2:
+            return [function(item) for item in work]
+        _ = self.client  # created once, before the threads share it
+        pool = ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(work)))
+        try:
+            return list(pool.map(function, work))
+        finally:  # after a failure, what has not started never does (e.g. a rebuild refused)
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -5,6 +5,7 @@ One key layout for both backends::
     <root>/runs/<run_id>/manifest.json
     <root>/runs/<run_id>/forecast.csv, curve.csv, params.json, report.html, inputs/...
     <root>/runs/<run_id>/_status.json      (queued/running/failed marker, mutable)
+    <root>/index/runs/<inverted-ms>.<run_id>.<status>.json   (one per commit or marker, immutable)
 
 A run is *visible* (``exists``, status ``succeeded``) only once its ``manifest.json``
 is present, and the manifest is always written last. Runs are never overwritten:
@@ -15,6 +16,8 @@ is present, and the manifest is always written last. Runs are never overwritten:
 - on S3, data files are uploaded first and the manifest last with
   ``IfNoneMatch="*"``: if another commit got there first, S3 refuses (412) and the
   existing run stays as it was.
+
+``list_runs`` reads the run index, never every run (:mod:`ltvcore.runs.index`).
 """
 from __future__ import annotations
 

@@ -5,25 +5,28 @@ One key layout for both backends::
     <root>/runs/<run_id>/manifest.json
     <root>/runs/<run_id>/forecast.csv, curve.csv, params.json, report.html, inputs/...
     <root>/runs/<run_id>/_status.json      (queued/running/failed marker, mutable)
+    <root>/index/runs/<inverted-ms>.<run_id>.<status>.json   (one per commit or marker, immutable)
 
 A run is *visible* (``exists``, status ``succeeded``) only once its ``manifest.json``
 is present, and the manifest is always written last. Runs are never overwritten (see
 :mod:`ltvcore.runs.local_store` and :mod:`ltvcore.runs.s3_store` for how each backend makes
-a commit atomic).
+a commit atomic). ``list_runs`` reads the index, not every run: see :mod:`ltvcore.runs.index`.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ltvcore.files import CHUNK_BYTES
+from ltvcore.runs import index
 from ltvcore.runs.manifest import (
     MANIFEST_NAME,
     STATUS_NAME,
@@ -39,6 +42,10 @@ from ltvcore.runs.manifest import (
 
 if TYPE_CHECKING:
     pass
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 __all__ = [
     "DEFAULT_STORE",
@@ -199,14 +206,21 @@ class ArtifactStore(ABC):
     def exists(self, run_id: str) -> bool:
         """True when the run is complete (its manifest is present)."""
 
-    @abstractmethod
     def commit(self, run_id: str, staging_dir: str | os.PathLike[str]) -> str:
         """Publish a finished run from ``staging_dir``; return its location.
 
         ``staging_dir`` must hold ``manifest.json`` (for ``run_id``) and exactly the
         files it lists, with matching digests, else :class:`InvalidRunError`. If the
-        run already exists it is left untouched and its location returned.
+        run already exists it is left untouched and its location returned. Once the
+        manifest is stored, the run's index entry is written from it.
         """
+        location = self._publish(run_id, staging_dir)
+        self._index_committed(run_id)
+        return location
+
+    @abstractmethod
+    def _publish(self, run_id: str, staging_dir: str | os.PathLike[str]) -> str:
+        """:meth:`commit` without the index: the backend's atomic publication."""
 
     @abstractmethod
     def list_files(self, run_id: str) -> dict[str, int]:
@@ -234,6 +248,26 @@ class ArtifactStore(ABC):
     @abstractmethod
     def _run_entries(self) -> dict[str, tuple[set[str], datetime | None]]:
         """Run id to (top-level file names, last modification) for every run folder."""
+
+    @abstractmethod
+    def _index_names(self) -> Iterator[str]:
+        """Names of the objects in ``index/runs/``, in ascending order (nothing when absent)."""
+
+    @abstractmethod
+    def _read_index(self, name: str) -> bytes:
+        """Content of one index object; ``FileNotFoundError`` when absent."""
+
+    @abstractmethod
+    def _write_index(self, name: str, body: bytes) -> None:
+        """Write one index object whole (readers see all of it or nothing)."""
+
+    def _storage_errors(self) -> tuple[type[Exception], ...]:
+        """What a failed read or write of the backend raises (not a programming error)."""
+        return (OSError, StoreError)
+
+    def _map(self, function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+        """``[function(item) for item in items]``; a backend may run them side by side."""
+        return [function(item) for item in items]
 
     # -- shared behaviour ---------------------------------------------------
     def _read_optional(self, run_id: str, name: str) -> bytes | None:
@@ -272,25 +306,32 @@ class ArtifactStore(ABC):
                 "files": sorted(manifest_files(manifest)),
             }
         raw = self._read_optional(run_id, STATUS_NAME) if names is None or STATUS_NAME in names else None
-        if raw is not None:
-            try:
-                marker = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                marker = {}
-            if isinstance(marker, dict) and marker.get("status") in MARKER_STATUSES:
-                detail: dict[str, Any] = marker["detail"] if isinstance(marker.get("detail"), dict) else {}
-                if detail.get("submitted"):
-                    entry["submitted"] = detail["submitted"]
-                return entry | {
-                    "status": marker["status"],
-                    "created": marker.get("updated") or _iso(modified),
-                    "request": detail.get("request"),
-                    "summary": request_summary(detail.get("request")),
-                    "detail": detail,
-                }
+        described = self._marker_row(run_id, raw, modified) if raw is not None else None
+        if described is not None:
+            return described
         if names is None and not self.list_files(run_id):
             return None
         return entry | {"status": "incomplete", "created": _iso(modified), "request": None, "summary": ""}
+
+    def _marker_row(self, run_id: str, raw: bytes, modified: datetime | None) -> dict[str, Any] | None:
+        """The row of a run described by its marker ``raw``; None when it is not a marker."""
+        try:
+            marker = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(marker, dict) or marker.get("status") not in MARKER_STATUSES:
+            return None
+        entry: dict[str, Any] = {"run_id": run_id, "location": self.location(run_id)}
+        detail: dict[str, Any] = marker["detail"] if isinstance(marker.get("detail"), dict) else {}
+        if detail.get("submitted"):
+            entry["submitted"] = detail["submitted"]
+        return entry | {
+            "status": marker["status"],
+            "created": marker.get("updated") or _iso(modified),
+            "request": detail.get("request"),
+            "summary": request_summary(detail.get("request")),
+            "detail": detail,
+        }
 
     def _marker_detail(self, run_id: str) -> dict[str, Any]:
         """The ``detail`` of the run's status marker, ``{}`` when absent or unreadable."""
@@ -318,22 +359,107 @@ class ArtifactStore(ABC):
         return self._describe(validate_run_id(run_id), None, None)
 
     def list_runs(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Every run folder with its status, newest first (see :meth:`status`).
+        """The ``limit`` most recently changed runs (default: all) with their status, newest first.
 
-        Only a run with its manifest is ``succeeded``; folders without one show their
-        marker's status or ``incomplete``. Hidden temporary directories of commits in
-        progress are not runs and are not listed.
+        Rows are those of :meth:`status`. Only a run with its manifest is ``succeeded``;
+        folders without one show their marker's status or ``incomplete``. Hidden temporary
+        directories of commits in progress are not runs and are not listed. Read from the
+        index (:mod:`ltvcore.runs.index`): the cost depends on ``limit``, not on how many runs
+        the store holds. A store without an index is indexed first (:meth:`rebuild_index`).
         """
+        if limit is not None and limit <= 0:
+            return []
+        keys, complete = index.pick(self._index_names(), limit)
+        if not complete:
+            try:
+                self.rebuild_index()
+            except self._storage_errors() as error:  # e.g. a reader that may not write
+                log.warning("cannot index the runs of %s (%s): listing them by scanning every run",
+                            self.uri, error)
+                return self._scan_runs(limit)
+            keys, _complete = index.pick(self._index_names(), limit)
+        rows = [row for row in self._map(self._index_row, keys) if row is not None]
+        rows.sort(key=_newest_first, reverse=True)
+        return rows if limit is None else rows[:limit]
+
+    def rebuild_index(self) -> int:
+        """Index every run found by scanning ``runs/``, then mark the index complete.
+
+        For a store written before the index (run lazily by the first :meth:`list_runs`, or
+        by ``ltv runs reindex``); costs one scan of every run, like listing did before the
+        index. Idempotent: an entry's name follows from its row, so the entries written by
+        the runs' events are written again, not doubled. Returns the number of runs indexed.
+        """
+        def index_run(item: tuple[str, tuple[set[str], datetime | None]]) -> bool:
+            run_id, (names, modified) = item
+            row = self._describe(run_id, names, modified)
+            if row is None:
+                return False
+            self._write_index(index.entry_name(row), index.entry_bytes(row))
+            return True
+
+        count = sum(self._map(index_run, self._run_entries().items()))
+        self._write_index(index.COMPLETE, index.complete_bytes(count))
+        return count
+
+    def _index_row(self, key: index.IndexKey) -> dict[str, Any] | None:
+        """The listing row of one chosen entry: the entry when the run agrees, else the run's own."""
+        committed = self.exists(key.run_id)
+        if committed == (key.status == "succeeded") and key.status in _INDEXED:
+            try:
+                raw: bytes | None = self._read_index(key.name)
+            except FileNotFoundError:
+                raw = None
+            row = index.read_entry(raw, key) if raw is not None else None
+            if row is not None:
+                return ({"run_id": key.run_id, "location": self.location(key.run_id)} | row
+                        | {"summary": request_summary(row.get("request"))})
+        return self._describe(key.run_id, None, None)
+
+    def _record(self, row: Mapping[str, Any] | None) -> None:
+        """Add one run event to the index; a failure is logged (``rebuild_index`` repairs it)."""
+        if row is None:
+            return
+        try:
+            self._write_index(index.entry_name(row), index.entry_bytes(row))
+        except self._storage_errors() as error:
+            log.warning("run %s: could not write its index entry (%s); it may be missing from run "
+                        "listings until `ltv runs reindex --store %s`", row["run_id"], error, self.uri)
+
+    def _index_committed(self, run_id: str) -> None:
+        """Index a committed run from what the store now holds (its manifest and kept marker)."""
+        try:
+            row = self._describe(run_id, None, None)
+        except self._storage_errors() as error:
+            log.warning("run %s: could not read it back to index it (%s)", run_id, error)
+            return
+        if row is not None and row["status"] == "succeeded":
+            self._record(row)
+
+    def _index_marker(self, run_id: str, body: bytes) -> None:
+        """Index the marker ``body`` just written for ``run_id``."""
+        self._record(self._marker_row(run_id, body, None))
+
+    def _scan_runs(self, limit: int | None) -> list[dict[str, Any]]:
+        """Listing without the index: describe every run folder (the cost grows with the store)."""
         entries = []
         for run_id, (names, modified) in self._run_entries().items():
             entry = self._describe(run_id, names, modified)
             if entry is not None:
                 entries.append(entry)
-        entries.sort(key=lambda item: (_parse_time(item.get("created")), item["run_id"]), reverse=True)
+        entries.sort(key=_newest_first, reverse=True)
         return entries if limit is None else entries[:limit]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"
+
+
+_INDEXED = MARKER_STATUSES | {"succeeded"}
+"""Statuses an index entry is trusted for (others come from rebuilds: described from the run)."""
+
+
+def _newest_first(row: Mapping[str, Any]) -> tuple[datetime, str]:
+    return _parse_time(row.get("created")), row["run_id"]
 
 
 def _copy_file(source: Path, destination: Path) -> None:

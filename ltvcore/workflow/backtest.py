@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltvcore.data.cohorts import attach_installs
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
+from ltvcore.warehouse.model_data import realised_ltv
 from ltvcore.workflow.forecast import Inputs, run_forecast
 
 __all__ = ["CHECKPOINTS", "backtest", "realised_ltv", "schedule", "summarise", "write_chart"]
@@ -27,46 +27,16 @@ CHECKPOINTS = (30, 60)
 def schedule(inputs: Inputs, *, every: int, first: str | None = None, last: str | None = None,
              min_horizon: int = 30) -> list[str]:
     """As-of dates every ``every`` days, ending where the shortest horizon can still mature."""
-    end = np.datetime64(inputs.events["event_date"].max(), "D")
-    first_install = (inputs.installs["install_date"].min() if inputs.installs is not None
-                     else inputs.events["event_date"].min())
-    start_default = np.datetime64(first_install, "D") + np.timedelta64(6, "D")
+    end = np.datetime64(inputs.last_event, "D")
+    start_default = np.datetime64(inputs.first_install()[0], "D") + np.timedelta64(6, "D")
     start = np.datetime64(first, "D") if first else start_default
     stop = np.datetime64(last, "D") if last else end - np.timedelta64(min_horizon, "D")
     if stop < start:
         raise InputError(f"the data end on {end} and no as-of date leaves {min_horizon} days to "
                          "check a forecast", column="as_of_dates")
-    dates = np.arange(start, stop + np.timedelta64(1, "D"),  # type: ignore[arg-type]
+    dates = np.arange(start, stop + np.timedelta64(1, "D"),
                       np.timedelta64(every, "D"))
     return [str(d) for d in dates]
-
-
-def realised_ltv(inputs: Inputs, by: list[str], as_of: str, horizons) -> pd.DataFrame:
-    """Realised LTV per group of the users installed by ``as_of``, for matured horizons only."""
-    installs, user, age = attach_installs(inputs.events, inputs.installs)
-    end = np.datetime64(inputs.events["event_date"].max(), "D")
-    install_dates = installs["install_date"].to_numpy().astype("datetime64[D]")
-    members = install_dates <= np.datetime64(as_of, "D")
-    keys = installs.loc[members, by].astype(str).reset_index(drop=True)
-    member_index = np.full(len(installs), -1)
-    member_index[np.flatnonzero(members)] = np.arange(members.sum())
-    revenue = inputs.events["revenue"].to_numpy()
-    latest_install = pd.Series(install_dates[members]).groupby([keys[c] for c in by]).max()
-    frames = []
-    for h in horizons:
-        keep = (member_index[user] >= 0) & (age < h)
-        per_user = np.bincount(member_index[user[keep]], weights=revenue[keep],
-                               minlength=int(members.sum()))
-        grouped = pd.Series(per_user).groupby([keys[c] for c in by])
-        table = grouped.agg(["sum", "size"]).reset_index()
-        table.columns = [*by, "revenue", "users"]
-        last_install = latest_install.reindex(pd.MultiIndex.from_frame(table[by]) if len(by) > 1
-                                              else table[by[0]]).to_numpy()
-        table["matured"] = (last_install.astype("datetime64[D]") + np.timedelta64(h - 1, "D")) <= end
-        table["horizon_days"] = h
-        table["actual"] = table["revenue"] / table["users"]
-        frames.append(table[[*by, "horizon_days", "users", "actual", "matured"]])
-    return pd.concat(frames, ignore_index=True)
 
 
 def backtest(inputs: Inputs, request: ForecastRequest, *, as_of_dates: list[str],

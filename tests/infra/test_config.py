@@ -39,6 +39,7 @@ def test_command_line_strings_are_converted():
     ("objectLock", "maybe", "true or false"),
     ("processingInstanceType", "m5.large", "SageMaker instance type"),
     ("dailyPrepareSchedule", "every day", "cron(...)"),
+    ("athenaScanLimitGb", "0", "ltv:athenaScanLimitGb"),
     ("scratchExpirationDays", "3", "ltv:scratchExpirationDays"),  # must outlive the step cache
     ("stackName", "1stack", "ltv:stackName"),
 ])
@@ -90,3 +91,10 @@ def test_pipeline_wait_is_derived_from_the_steps_or_must_cover_them():
     with pytest.raises(ValueError, match=r"ltv:pipelineTimeoutMinutes='240': expected 0 \(derived\) "
                                          r"or a whole number of at least 405"):
         DeploymentConfig.from_mapping({"pipelineTimeoutMinutes": "240"})  # 3 steps x 120 min
+
+
+def test_warehouse_names_are_valid_glue_and_athena_names():
+    config = DeploymentConfig.from_mapping({"stackName": "Ltv-Team2"})
+    assert config.glue_database_name == "ltv_team2_warehouse"
+    assert config.athena_workgroup_name == "Ltv-Team2-warehouse"
+    assert config.refresh_state_machine_name == "Ltv-Team2-warehouse-refresh"

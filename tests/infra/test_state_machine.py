@@ -87,7 +87,7 @@ def synthesised(tmp_path_factory):
             return text
         raise AssertionError(f"unexpected intrinsic {value}")
 
-    (machine,) = resources(doc, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = [m for key, m in resources(doc, "AWS::StepFunctions::StateMachine").items() if "Workflow" in key]
     definition = json.loads(flatten(machine["Properties"]["DefinitionString"], resolve))
     environments = {logical: {k: flatten(v, resolve) for k, v in
                               f["Properties"]["Environment"]["Variables"].items()}

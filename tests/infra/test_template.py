@@ -29,9 +29,14 @@ def doc(built):
     return built[2]
 
 
+def _machine(doc) -> dict:
+    """The forecast workflow's state machine (the warehouse refresh has tests/infra/test_warehouse.py)."""
+    (machine,) = [m for key, m in resources(doc, "AWS::StepFunctions::StateMachine").items() if "Workflow" in key]
+    return machine
+
+
 def _definition(doc) -> dict:
-    machine = next(iter(resources(doc, "AWS::StepFunctions::StateMachine").values()))
-    return json.loads(flatten(machine["Properties"]["DefinitionString"]))
+    return json.loads(flatten(_machine(doc)["Properties"]["DefinitionString"]))
 
 
 def _function(doc, fragment: str) -> dict:
@@ -72,7 +77,7 @@ def test_lifecycle_expires_scratch_only_never_runs(doc):
                      if "VersioningConfiguration" in b["Properties"])
     rules = artifacts["Properties"]["LifecycleConfiguration"]["Rules"]
     expiring = [r for r in rules if "ExpirationInDays" in r]
-    assert [r["Prefix"] for r in expiring] == ["scratch/runs/"]
+    assert [r["Prefix"] for r in expiring] == ["scratch/"]  # pipeline intermediates, Athena results
     assert expiring[0]["ExpirationInDays"] == DEFAULTS["scratchExpirationDays"]
     assert all(r["Prefix"] not in ("", "runs/") and not r["Prefix"].startswith("runs") for r in rules)
     assert "ObjectLockEnabled" not in artifacts["Properties"]  # the default: no Object Lock
@@ -137,12 +142,14 @@ def test_retries_with_backoff_on_safe_steps_only(doc):
         assert retry["BackoffRate"] == 2 and retry["IntervalSeconds"] == 30
 
 
-def test_state_machine_traced_and_logged(template):
-    template.has_resource_properties("AWS::StepFunctions::StateMachine", {
-        "TracingConfiguration": {"Enabled": True},
-        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": False,
-                                 "Destinations": Match.any_value()},
-    })
+def test_state_machines_traced_and_logged(doc):
+    machines = resources(doc, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2  # the forecast workflow and the warehouse refresh
+    for machine in machines.values():
+        props = machine["Properties"]
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
 
 
 def test_pipeline_status_rule_calls_back(doc):
@@ -170,9 +177,7 @@ def test_timeouts_cover_every_step_of_the_pipeline(doc):
     wait = states["RunPipeline"]["TimeoutSeconds"]
     assert wait >= step_seconds + PIPELINE_STEPS * 10 * 60  # room for instance start-up per step
     assert "HeartbeatSeconds" not in states["RunPipeline"]  # nothing could send one
-    (machine,) = resources(doc, "AWS::StepFunctions::StateMachine").values()
-    definition = json.loads(flatten(machine["Properties"]["DefinitionString"]))
-    execution = definition["TimeoutSeconds"]
+    execution = _definition(doc)["TimeoutSeconds"]
     assert execution >= wait + states["Publish"]["TimeoutSeconds"] + 15 * 60  # Catch paths fit
 
 
@@ -191,7 +196,7 @@ def test_stop_pipeline_path_and_its_least_privilege(doc):
         return [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
                 if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
 
-    for fragment in ("StateMachineRole", "NotifyLambdaRole"):
+    for fragment in ("WorkflowStateMachineRole", "NotifyLambdaRole"):
         (statement,) = statements(fragment, "sagemaker:StopPipelineExecution")
         assert flatten(statement["Resource"]).endswith(":pipeline/ltvforecast-forecast/execution/*")
         reads = [flatten(r) for s in statements(fragment, "s3:GetObject")
@@ -208,7 +213,7 @@ def test_execution_ends_outside_the_definition_reach_the_notify_lambda(doc):
     pattern = rule["EventPattern"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert pattern["detail"]["status"] == ["TIMED_OUT", "ABORTED", "FAILED"]
-    (machine,) = [k for k in resources(doc, "AWS::StepFunctions::StateMachine")]
+    (machine,) = [k for k in resources(doc, "AWS::StepFunctions::StateMachine") if "Workflow" in k]
     assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine}]
     (target,) = rule["Targets"]
     assert "NotifyLambda" in target["Arn"]["Fn::GetAtt"][0]
@@ -258,13 +263,23 @@ def test_forecast_pipeline_steps_caching_and_sharding(doc):
     assert [p["Name"] for p in definition["Parameters"]] == ["RunKey", "Dataset", "AsOf", "InputDigest"]
 
 
-def test_daily_pipeline_is_not_cached_and_reads_the_raw_warehouse(doc):
-    definition = _pipeline(doc, "daily-prepare")
-    (step,) = definition["Steps"]
-    assert "CacheConfig" not in step
-    assert step["Arguments"]["AppSpecification"]["ContainerArguments"] == ["--all-datasets"]
-    (source,) = step["Arguments"]["ProcessingInputs"]
-    assert source["S3Input"]["S3Uri"]["Std:Join"]["Values"] == ["s3:/", "${ArtifactBucket}", "warehouse/raw", ""]
+def test_the_pipeline_reads_the_committed_aggregates_never_raw_events(doc):
+    """One pipeline only (the daily SageMaker prepare is gone); Prepare's input is the manifest
+    the refresh commits, which lists aggregates, installs, spend and state.json."""
+    pipelines = resources(doc, "AWS::SageMaker::Pipeline")
+    assert [p["Properties"]["PipelineName"] for p in pipelines.values()] == ["ltvforecast-forecast"]
+    steps = {s["Name"]: s["Arguments"] for s in _pipeline(doc, "forecast")["Steps"]}
+    (data,) = steps["Prepare"]["ProcessingInputs"]
+    assert data["S3Input"]["S3DataType"] == "ManifestFile"
+    assert data["S3Input"]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
+        "s3:/", "${ArtifactBucket}", "warehouse", {"Get": "Parameters.Dataset"}, "inputs.manifest"]}}
+    text = json.dumps(_pipeline(doc, "forecast"))
+    assert "events" not in text and "warehouse/raw" not in text and "--all-datasets" not in text
+    reads = [flatten(r) for key, p in resources(doc, "AWS::IAM::Policy").items() if "ProcessingRole" in key
+             for s in p["Properties"]["PolicyDocument"]["Statement"] if "s3:GetObject" in s["Action"]
+             for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert any(r.endswith("/warehouse/*/user_day/*") for r in reads)
+    assert not any("/events" in r or r.endswith("/warehouse/*") for r in reads)
 
 
 def test_processing_image_is_an_asset_built_from_the_dockerfile(built):
@@ -283,15 +298,6 @@ def test_processing_image_is_an_asset_built_from_the_dockerfile(built):
     extras = re.search(r'pip install "\.\[([a-z,]+)\]"', dockerfile).group(1).split(",")
     assert {"aws", "bayes"} <= set(extras)
     assert "g++" in dockerfile
-
-
-def test_daily_schedule_starts_the_daily_pipeline(doc):
-    rule = next(r["Properties"] for r in resources(doc, "AWS::Events::Rule").values()
-                if "ScheduleExpression" in r["Properties"])
-    assert rule["ScheduleExpression"] == DEFAULTS["dailyPrepareSchedule"]
-    (target,) = rule["Targets"]
-    assert flatten(target["Arn"]).endswith(":pipeline/ltvforecast-daily-prepare")
-    assert target["SageMakerPipelineParameters"] == {"PipelineParameterList": []}
 
 
 # --------------------------------------------------------------------------- API
@@ -363,7 +369,7 @@ def test_api_stage_throttles_logs_and_traces(template):
 
 def test_lambdas_traced_json_logged_latest_python(doc):
     functions = resources(doc, "AWS::Lambda::Function")
-    assert len(functions) == 4
+    assert len(functions) == 5
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.14"
@@ -384,7 +390,7 @@ def test_slack_webhooks_are_never_in_the_template(doc):
 def test_api_lambda_environment_matches_ltvcore_api_settings(doc):
     env = _function(doc, "ApiHandler")["Environment"]["Variables"]
     assert {"LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_LINK_SECONDS"} <= set(env)
-    assert flatten(env["LTV_DATA_DIR"]).endswith("/warehouse/prepared")
+    assert flatten(env["LTV_DATA_DIR"]).endswith("/warehouse")  # dataset folders, named by state.json
 
 
 def test_alarms_on_failed_runs_and_errors_notify_the_topic(doc):
@@ -392,9 +398,10 @@ def test_alarms_on_failed_runs_and_errors_notify_the_topic(doc):
     failed = next(a for key, a in alarms.items() if "ExecutionsFailed" in key)
     assert failed["MetricName"] == "ExecutionsFailed" and failed["Namespace"] == "AWS/States"
     assert failed["Threshold"] == 1
-    assert any(a.get("MetricName") == "ExecutionFailed" and a["Namespace"] == "AWS/Sagemaker/ModelBuildingPipeline"
-               for a in alarms.values())
-    assert sum(1 for a in alarms.values() if a.get("MetricName") == "Errors") == 4
+    refresh = next(a for key, a in alarms.items() if "WarehouseRefreshFailed" in key)
+    assert refresh["MetricName"] == "ExecutionsFailed" and "WarehouseStateMachine" in json.dumps(refresh["Dimensions"])
+    assert not any(a.get("Namespace") == "AWS/Sagemaker/ModelBuildingPipeline" for a in alarms.values())
+    assert sum(1 for a in alarms.values() if a.get("MetricName") == "Errors") == 5
     for alarm in alarms.values():
         assert len(alarm["AlarmActions"]) == 1
 
@@ -414,5 +421,7 @@ def test_no_wildcard_resource_except_for_actions_without_resource_level_permissi
 
 
 def test_outputs_for_engineers(doc):
-    assert {"ApiUrl", "ArtifactBucketName", "StoreUri", "WarehouseRawUri", "StateMachineArn",
+    assert {"ApiUrl", "ArtifactBucketName", "StoreUri", "WarehouseUri", "StateMachineArn",
+            "WarehouseRefreshStateMachineArn", "GlueDatabaseName", "AthenaWorkGroupName",
             "AlarmTopicArn"} <= set(doc["Outputs"])
+    assert "DailyPreparePipelineName" not in doc["Outputs"] and "WarehouseRawUri" not in doc["Outputs"]

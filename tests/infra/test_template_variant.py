@@ -1,4 +1,5 @@
-"""Context settings reach the template: an audit deployment (Object Lock) with four shards."""
+"""Context settings reach the template: an audit deployment (Object Lock) with four shards,
+its own stack name and a tighter Athena scan limit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ VARIANT = {"ltv:objectLock": "true", "ltv:objectLockRetentionDays": "2555",
            "ltv:dailyPrepareSchedule": "cron(30 2 * * ? *)", "ltv:apiThrottleRateLimit": "3",
            "ltv:pipelineTimeoutMinutes": "90", "ltv:processingMaxRuntimeMinutes": "10",
            "ltv:slackSecretName": "team/slack-webhooks",
-           "ltv:alarmEmail": "ops@example.com"}
+           "ltv:alarmEmail": "ops@example.com", "ltv:athenaScanLimitGb": "5", "ltv:stackName": "Ltv-Audit"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_object_lock_governance_is_set_at_creation(doc):
 
 def test_shards_and_sizes_reach_the_pipeline(doc):
     (forecast,) = [p for p in resources(doc, "AWS::SageMaker::Pipeline").values()
-                   if p["Properties"]["PipelineName"].endswith("-forecast")]
+                   if p["Properties"]["PipelineName"] == "ltv-audit-forecast"]
     body = json.loads(forecast["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0])
     steps = {s["Name"]: s["Arguments"] for s in body["Steps"]}
     assert steps["Forecast"]["ProcessingResources"]["ClusterConfig"] == {
@@ -53,3 +54,14 @@ def test_schedule_throttle_timeout_secret_and_email(doc):
     assert notify["Environment"]["Variables"]["LTV_SLACK_SECRET_NAME"] == "team/slack-webhooks"
     (subscription,) = resources(doc, "AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+
+
+def test_warehouse_names_follow_the_stack_and_the_scan_limit_its_setting(doc):
+    (workgroup,) = resources(doc, "AWS::Athena::WorkGroup").values()
+    assert workgroup["Properties"]["Name"] == "Ltv-Audit-warehouse"
+    assert workgroup["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"] == 5 * 2**30
+    (database,) = resources(doc, "AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == "ltv_audit_warehouse"  # Glue: no '-'
+    names = {m["Properties"]["StateMachineName"] for m in resources(doc, "AWS::StepFunctions::StateMachine").values()
+             if "StateMachineName" in m["Properties"]}
+    assert names == {"Ltv-Audit-warehouse-refresh"}

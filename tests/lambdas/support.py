@@ -17,7 +17,7 @@ def make_job(request: ForecastRequest | None = None, digest: str = DIGEST) -> Jo
     request = request or ForecastRequest(dataset="demo", horizons=(30, 365))
     run_id = ids.run_id(request.normalised(), digest, code_version())
     return Job(run_id=run_id, request=request, dataset="demo",
-               inputs={"events": f"{STORE}/warehouse/prepared/demo/events.parquet"},
+               inputs={"events": f"{STORE}/warehouse/demo"},
                input_digest=digest, requested_by="arn:aws:iam::123456789012:user/ana",
                notify=("growth",), status_url=f"https://api.example/v1/forecasts/{run_id}",
                submitted="2026-01-12T08:00:00Z")

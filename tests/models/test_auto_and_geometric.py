@@ -11,7 +11,7 @@ from ltvcore.models.auto import AutoModel
 from ltvcore.request import ForecastRequest
 from ltvcore.retention import activity_curve
 from ltvcore.retention.geometric import GeometricRetention
-from ltvcore.workflow.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import from_frames, run_forecast
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,9 @@ def inputs():
     sim = sample.simulate(seed=6, install_days=10, n_campaigns=4, users_per_day=80)
     as_of = sim.last_install + pd.Timedelta(days=13)
     events, installs = sample.cut(sim, as_of)
-    return Inputs(events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
-                  installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
-                  spend=None, names={"events": "events.csv", "installs": "installs.csv"})
+    return from_frames(events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
+                  installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
+                  None, names={"events": "events.csv", "installs": "installs.csv"})
 
 
 def test_geometric_retention_recovers_a_constant_daily_ratio():
@@ -64,10 +64,10 @@ def test_auto_candidates_include_the_bayesian_model_by_its_map_fit_when_pymc_is_
 
 
 def test_auto_holdout_scores_the_days_after_the_split(inputs):
-    from ltvcore.data.cohorts import attach_installs, build_cohorts
-    installs, user, age = attach_installs(inputs.events, inputs.installs)
-    data = build_cohorts(inputs.events, installs, user, age, by=["campaign"],
-                         as_of=inputs.events["event_date"].max(), observe_days=7, window_days=None)
+    from ltvcore.warehouse.model_data import cohort_data
+
+    data = cohort_data(inputs, by=["campaign"], as_of=inputs.last_event, observe_days=7,
+                       window_days=None)
     model = AutoModel().fit(data)
     assert model.split_day_ == int(np.median(data.last_day)) // 2
     early = truncate(data, model.split_day_)

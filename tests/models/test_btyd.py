@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltvcore.data.cohorts import attach_installs, build_cohorts
 from ltvcore.models import btyd
 from ltvcore.models.btyd import BTYDModel, _expected_curves, estimator, group_params
+from tests.data.pandas_reference import attach_installs, build_cohorts
 from tests.models.btyd_reference import bgbb_loglik_reference
 
 # Per group: p ~ Beta(alpha, beta) daily activity while alive, theta ~ Beta(gamma, delta) daily

@@ -6,7 +6,7 @@ import pandas as pd
 from ltvcore import sample
 from ltvcore.models import AUTO_CANDIDATES
 from ltvcore.request import ForecastRequest
-from ltvcore.workflow.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import Inputs, from_frames, run_forecast
 
 
 def _inputs(history_campaigns: int) -> Inputs:
@@ -21,9 +21,9 @@ def _inputs(history_campaigns: int) -> Inputs:
         installs = pd.concat([old_installs.assign(user_id="h" + old_installs["user_id"],
                                                   campaign=old_installs["campaign"] + "_old"), installs])
     days = events["event_date"].to_numpy().astype("datetime64[D]")
-    return Inputs(events=events.assign(event_date=days).reset_index(drop=True),
-                  installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")).reset_index(drop=True),
-                  spend=None, names={"events": "events.csv", "installs": "installs.csv"})
+    return from_frames(events.assign(event_date=days).reset_index(drop=True),
+                  installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")).reset_index(drop=True),
+                  None, names={"events": "events.csv", "installs": "installs.csv"})
 
 
 def test_with_matured_history_it_calibrates_and_records_leave_one_out_errors():

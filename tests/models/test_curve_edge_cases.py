@@ -6,7 +6,7 @@ import pytest
 
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
-from ltvcore.workflow.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import from_frames, run_forecast
 
 
 def _inputs(rows, installs):
@@ -14,7 +14,7 @@ def _inputs(rows, installs):
     events["event_date"] = pd.to_datetime(events["event_date"]).to_numpy().astype("datetime64[D]")
     inst = pd.DataFrame(installs, columns=["user_id", "install_date", "campaign"])
     inst["install_date"] = pd.to_datetime(inst["install_date"]).to_numpy().astype("datetime64[D]")
-    return Inputs(events=events, installs=inst, spend=None, names={"events": "events.csv", "installs": "installs.csv"})
+    return from_frames(events, inst, None, names={"events": "events.csv", "installs": "installs.csv"})
 
 
 def _cohort(campaign, users, days, *, active_after_day0=True, pay=1.0, start="2026-01-01"):

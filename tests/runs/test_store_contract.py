@@ -6,12 +6,17 @@ Backend-specific mechanics (renames, conditional puts, permissions) are tested i
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import threading
 import uuid
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from ltvcore.runs import index
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import build_manifest, write_manifest
 from ltvcore.runs.store import ArtifactStore, InvalidRunError, LocalStore, RunNotFoundError, S3Store, fetch_run
@@ -122,3 +127,170 @@ def test_a_staging_folder_that_does_not_match_its_manifest_is_refused(store, tmp
 def test_unsafe_run_ids_are_refused(store, run_id):
     with pytest.raises(ValueError):
         store.status(run_id)
+
+
+# -- the run index (ltvcore/runs/index.py) ------------------------------------------------
+
+
+def index_keys(store):
+    return [key for key in map(index.parse_name, store._index_names()) if key is not None]
+
+
+def wipe_index(store):
+    """Make ``store`` look like one written before the index existed."""
+    if isinstance(store, LocalStore):
+        shutil.rmtree(store.root / "index", ignore_errors=True)
+        return
+    prefix = store._index_prefix()
+    for item in store.client.list_objects_v2(Bucket=store.bucket, Prefix=prefix).get("Contents", []):
+        store.client.delete_object(Bucket=store.bucket, Key=item["Key"])
+
+
+def delete_manifest(store, run_id):
+    if isinstance(store, LocalStore):
+        (store.root / "runs" / run_id / "manifest.json").unlink()
+    else:
+        store.client.delete_object(Bucket=store.bucket, Key=store._key(run_id, "manifest.json"))
+
+
+def test_a_commit_writes_one_index_entry_from_its_manifest(store, tmp_path):
+    store.commit(RUN_ID, staged(tmp_path))
+    (key,) = index_keys(store)
+    assert (key.run_id, key.status) == (RUN_ID, "succeeded")
+    entry = json.loads(store._read_index(key.name))
+    assert entry["created"] == store.read_manifest(RUN_ID)["created"]
+    assert entry["request"] == {"dataset": "demo", "horizons": [30]} and entry["requested_by"] == "ana"
+    assert "location" not in entry and "summary" not in entry  # derived when read
+    store.commit(RUN_ID, staged(tmp_path, requested_by="bob"))  # refused: the same entry again
+    assert index_keys(store) == [key]
+
+
+def test_a_refused_commit_writes_no_index_entry(store, tmp_path):
+    folder = staged(tmp_path)
+    (folder / "curve.csv").write_bytes(b"edited after sealing")
+    with pytest.raises(InvalidRunError):
+        store.commit(RUN_ID, folder)
+    assert index_keys(store) == []
+
+
+def test_each_marker_adds_an_entry_and_the_newest_event_is_listed(store, tmp_path):
+    store.mark(RUN_ID, "queued", {"requested_by": "ana", "submitted": "2025-07-01T10:00:00.000Z"})
+    store.mark(RUN_ID, "running", {"requested_by": "ana", "submitted": "2025-07-01T10:00:00.000Z",
+                                   "stage": "fitting"})
+    assert [key.status for key in index_keys(store)] == ["running", "queued"]  # newest first
+    (row,) = store.list_runs()
+    assert row["status"] == "running" and row["detail"]["stage"] == "fitting"
+    assert row == store.status(RUN_ID)
+    store.commit(RUN_ID, staged(tmp_path))
+    assert [key.status for key in index_keys(store)] == ["succeeded", "running", "queued"]
+    (row,) = store.list_runs()
+    assert row == store.status(RUN_ID)  # the listing row is the run's status
+    assert row["status"] == "succeeded" and row["submitted"] == "2025-07-01T10:00:00.000Z"
+    assert row["summary"] == "dataset=demo horizons=30" and row["location"] == store.location(RUN_ID)
+
+
+def test_a_listing_reads_only_the_entries_it_shows(store, tmp_path, monkeypatch):
+    ids = [f"run{index:017d}" for index in range(5)]
+    for run_id in ids:
+        store.mark(run_id, "queued", {})
+        store.commit(run_id, staged(tmp_path, run_id=run_id))
+    store.list_runs()  # the index is complete
+    read = []
+    real_read = store._read_index
+    monkeypatch.setattr(store, "_read_index", lambda name: read.append(name) or real_read(name))
+    assert [row["run_id"] for row in store.list_runs(limit=2)] == ids[:-3:-1]
+    assert len(read) == 2
+    assert [row["run_id"] for row in store.list_runs()] == ids[::-1]
+    assert store.list_runs(limit=0) == []
+
+
+def test_a_store_written_before_the_index_is_indexed_by_its_first_listing(store, tmp_path):
+    store.commit(RUN_ID, staged(tmp_path))
+    store.mark(OTHER_ID, "failed", {"error": "bad input"})
+    before = {row["run_id"]: row for row in store._scan_runs(None)}
+    wipe_index(store)
+    assert list(store._index_names()) == []
+    assert {row["run_id"]: row for row in store.list_runs()} == before
+    assert index.COMPLETE in set(store._index_names())
+    assert {(key.run_id, key.status) for key in index_keys(store)} == {
+        (RUN_ID, "succeeded"), (OTHER_ID, "failed")}
+    assert store.rebuild_index() == 2  # idempotent: the same names again
+    assert len(index_keys(store)) == 2
+
+
+def test_a_reader_that_cannot_write_the_index_lists_by_scanning(store, tmp_path, monkeypatch, caplog):
+    store.commit(RUN_ID, staged(tmp_path))
+    wipe_index(store)
+
+    def refused(name, body):
+        raise OSError("read-only")
+
+    monkeypatch.setattr(store, "_write_index", refused)
+    with caplog.at_level(logging.WARNING):
+        assert [row["run_id"] for row in store.list_runs()] == [RUN_ID]
+    assert "scanning every run" in caplog.text
+
+
+def test_a_failed_index_write_never_fails_a_commit_and_reindex_repairs_it(store, tmp_path, monkeypatch,
+                                                                          caplog):
+    assert store.list_runs() == []  # an empty store: its index is complete at once
+    real_write = store._write_index
+
+    def refused(name, body):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_write_index", refused)
+    with caplog.at_level(logging.WARNING):
+        store.commit(RUN_ID, staged(tmp_path))
+        assert store.mark(OTHER_ID, "queued", {})
+    assert "ltv runs reindex" in caplog.text
+    assert store.exists(RUN_ID) and store.list_runs() == []
+    monkeypatch.setattr(store, "_write_index", real_write)
+    assert store.rebuild_index() == 2
+    assert {row["run_id"]: row["status"] for row in store.list_runs()} == {RUN_ID: "succeeded",
+                                                                          OTHER_ID: "queued"}
+
+
+def test_the_run_wins_over_an_entry_it_contradicts(store, tmp_path):
+    store.commit(RUN_ID, staged(tmp_path))
+    # a marker written while a commit sealed the run: its entry is newer than the commit's
+    store._record({"run_id": RUN_ID, "status": "running", "created": "2999-01-01T00:00:00.000Z",
+                   "request": None, "detail": {}})
+    store.commit(OTHER_ID, staged(tmp_path, run_id=OTHER_ID))
+    delete_manifest(store, OTHER_ID)  # a run hidden by hand: never listed as done
+    rows = {row["run_id"]: row for row in store.list_runs()}
+    assert rows == {RUN_ID: store.status(RUN_ID), OTHER_ID: store.status(OTHER_ID)}
+    assert (rows[RUN_ID]["status"], rows[OTHER_ID]["status"]) == ("succeeded", "incomplete")
+
+
+def test_an_unreadable_entry_is_described_from_the_run(store, tmp_path):
+    store.commit(RUN_ID, staged(tmp_path))
+    (key,) = index_keys(store)
+    store._write_index(key.name, b"{not json")
+    (row,) = store.list_runs()
+    assert row == store.status(RUN_ID)
+
+
+def test_concurrent_commits_and_marks_of_different_runs_keep_every_entry(store, tmp_path):
+    ids = [f"par{index:017d}" for index in range(8)]
+    folders = {run_id: staged(tmp_path, run_id=run_id) for run_id in ids}
+    barrier = threading.Barrier(len(ids))
+    errors = []
+
+    def publish(run_id):
+        try:
+            barrier.wait()
+            store.mark(run_id, "running", {})
+            store.commit(run_id, folders[run_id])
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=publish, args=(run_id,)) for run_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted((key.run_id, key.status) for key in index_keys(store)) == sorted(
+        [(run_id, "running") for run_id in ids] + [(run_id, "succeeded") for run_id in ids])
+    assert {row["run_id"]: row["status"] for row in store.list_runs()} == dict.fromkeys(ids, "succeeded")

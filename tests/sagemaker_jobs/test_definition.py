@@ -8,15 +8,15 @@ import re
 import pytest
 
 from sagemaker_jobs import paths
-from sagemaker_jobs.definition import JobSettings, daily_prepare_definition, forecast_definition
+from sagemaker_jobs.definition import JobSettings, forecast_definition
 
 SETTINGS = JobSettings(image_uri="IMAGE", role_arn="arn:aws:iam::123456789012:role/r", bucket="bkt",
                        environment={"LTV_GIT_COMMIT": "abc"})
 
 
 def _forecast(shards: int = 3) -> dict:
-    return forecast_definition(SETTINGS, shard_count=shards, cache_days=7,
-                               prepared_prefix="warehouse/prepared", scratch_runs="scratch/runs")
+    return forecast_definition(SETTINGS, shard_count=shards, cache_days=7, warehouse_prefix="warehouse",
+                               manifest="inputs.manifest", scratch_runs="scratch/runs")
 
 
 def test_schema_version_and_parameters():
@@ -26,8 +26,7 @@ def test_schema_version_and_parameters():
         "RunKey": "none", "Dataset": "none", "AsOf": "latest", "InputDigest": "none"}
 
 
-@pytest.mark.parametrize("definition", [_forecast(), daily_prepare_definition(
-    SETTINGS, raw_prefix="warehouse/raw", prepared_prefix="warehouse/prepared")])
+@pytest.mark.parametrize("definition", [_forecast(1), _forecast(3)])
 def test_every_reference_resolves(definition):
     text = json.dumps(definition)
     declared = {p["Name"] for p in definition["Parameters"]}
@@ -82,3 +81,11 @@ def test_prepare_and_forecast_get_the_digest_the_run_was_named_with():
                                                       "--input-digest", digest]
     assert steps["Forecast"]["ContainerArguments"] == ["--input-digest", digest]
     assert "ContainerArguments" not in steps["Report"]
+
+
+def test_prepare_downloads_the_datasets_manifest_of_committed_objects():
+    (data,) = {s["Name"]: s["Arguments"] for s in _forecast()["Steps"]}["Prepare"]["ProcessingInputs"]
+    assert data["S3Input"]["S3DataType"] == "ManifestFile"
+    assert data["S3Input"]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
+        "s3:/", "bkt", "warehouse", {"Get": "Parameters.Dataset"}, "inputs.manifest"]}}
+    assert data["S3Input"]["LocalPath"] == paths.container(paths.PREPARE_INPUT)

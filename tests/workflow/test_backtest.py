@@ -8,20 +8,20 @@ from ltvcore import sample
 from ltvcore.cli import main
 from ltvcore.request import ForecastRequest
 from ltvcore.workflow.backtest import backtest, realised_ltv, schedule, summarise
-from ltvcore.workflow.forecast import Inputs
+from ltvcore.workflow.forecast import from_frames
 
 
 def _inputs(events, installs):
-    return Inputs(events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
-                  installs=installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
-                  spend=None, names={"events": "events.csv", "installs": "installs.csv"})
+    return from_frames(events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
+                  installs.assign(install_date=installs["install_date"].to_numpy().astype("datetime64[D]")),
+                  None, names={"events": "events.csv", "installs": "installs.csv"})
 
 
 @pytest.fixture(scope="module")
 def sim():
     full = sample.simulate(seed=9, install_days=20, n_campaigns=3, users_per_day=60, horizon_days=120)
     events, installs = sample.cut(full, full.last_install + pd.Timedelta(days=100))
-    return full, _inputs(events, installs)
+    return full, _inputs(events, installs), events, installs
 
 
 def test_realised_ltv_counts_only_matured_groups_and_days_before_the_horizon():
@@ -38,14 +38,14 @@ def test_realised_ltv_counts_only_matured_groups_and_days_before_the_horizon():
 
 
 def test_forecasts_in_a_backtest_never_see_data_after_their_as_of(sim):
-    full, inputs = sim
+    full, inputs, events, installs = sim
     as_of = str((full.last_install + pd.Timedelta(days=6)).date())
     request = ForecastRequest(horizons=(30, 60))
     before = backtest(inputs, request, as_of_dates=[as_of], models=["curve"])
-    later = inputs.events["event_date"] > np.datetime64(as_of)
-    changed = inputs.events.copy()
+    later = events["event_date"] > pd.Timestamp(as_of)
+    changed = events.copy()
     changed.loc[later, "revenue"] *= 3
-    after = backtest(Inputs(changed, inputs.installs, None, inputs.names), request,
+    after = backtest(_inputs(changed, installs), request,
                      as_of_dates=[as_of], models=["curve"])
     pd.testing.assert_series_equal(before["ltv"], after["ltv"])
     pd.testing.assert_series_equal(before["ltv_upper"], after["ltv_upper"])
@@ -53,7 +53,7 @@ def test_forecasts_in_a_backtest_never_see_data_after_their_as_of(sim):
 
 
 def test_scores_each_model_on_checkpoints_and_horizons(sim):
-    full, inputs = sim
+    full, inputs, _, _ = sim
     dates = schedule(inputs, every=7, last=str((full.last_install + pd.Timedelta(days=10)).date()))
     rows = backtest(inputs, ForecastRequest(horizons=(90,)), as_of_dates=dates, models=["curve", "geometric"])
     summary = summarise(rows)

@@ -6,7 +6,7 @@ import pytest
 
 from ltvcore import sample
 from ltvcore.request import ForecastRequest
-from ltvcore.workflow.forecast import Inputs, run_forecast
+from ltvcore.workflow.forecast import from_frames, run_forecast
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def sim():
 
 def _inputs(sim, events=None):
     events = sim.events if events is None else events
-    return Inputs(events=events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
+    return from_frames(events.assign(event_date=events["event_date"].to_numpy().astype("datetime64[D]")),
                   installs=sim.installs.assign(
                       install_date=sim.installs["install_date"].to_numpy().astype("datetime64[D]")),
                   spend=sim.spend, names={"events": "events.csv", "installs": "installs.csv"})
