@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import accuracy, btyd_speed, payback, scale, speed
+from benchmarks import accuracy, btyd_speed, history, payback, scale, speed
 
 # scale: the data path on 10M-300M events against a bare DuckDB query; incremental refresh.
 # btyd: NUTS/MAP/ADVI speed and memory over 200 groups, and btyd against the truth with its
 # 99% intervals (needs the `bayes` extra, which `make` installs).
 SUITES = {"accuracy": accuracy.main, "payback": payback.main, "speed": speed.main,
-          "btyd": btyd_speed.main, "scale": scale.main}
+          "btyd": btyd_speed.main, "scale": scale.main, "history": history.main}
 
 
 def main() -> None:

@@ -189,7 +189,7 @@ def main(quick: bool = False) -> None:
     print("\n## Data path: `ltv forecast` (curve, Parquet) against one bare DuckDB aggregation of the "
           "same files to the cohort table")
     print(f"(machine: {os.cpu_count()} cores; ltv's DuckDB memory limit "
-          f"{os.environ.get('LTV_DUCKDB_MEMORY', '1GB')}; the bare query has DuckDB's defaults)\n")
+          f"{os.environ.get('LTV_DUCKDB_MEMORY', 'half the memory')}; the bare query has DuckDB's defaults)\n")
     print("| events | bare query s | bare peak MB | ltv forecast s | ltv peak MB | time ratio |")
     print("|---:|---:|---:|---:|---:|---:|")
     for row in end_to_end(sizes):

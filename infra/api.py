@@ -1,13 +1,24 @@
 """The HTTP API: API Gateway (REST) → the API Lambda, routes of docs/interface.md, HTTP API.
 
-Authorisation is IAM (SigV4): the API is internal, every engineer and tool already has an IAM
-identity (SSO roles), API Gateway records that identity as the requester without a user
-directory of ours to run, and no route is reachable anonymously. Cognito would be the choice
-for people without AWS access; that is not this product's audience.
+Two ways in, no anonymous one (docs/deploy.md, "Signing in"):
+
+* **People** (the browser routes: the form, runs, files, models, promote) sign in with the
+  company's identity provider through Cognito's hosted UI (infra/login.py). A Lambda REQUEST
+  authoriser verifies the Cognito ID token from the HttpOnly session cookie (or an
+  ``Authorization: Bearer`` header) on every request; page navigations and links from Slack
+  carry the cookie, which a header-only ``COGNITO_USER_POOLS`` authoriser could not read. An
+  unsigned request gets 401 with a page that forwards to ``/auth/login`` and back.
+* **Tools** keep IAM (SigV4) under ``/api/…``: the same JSON routes, the same Lambda, the IAM
+  identity recorded as the requester.
+
+``/auth/{login,callback,logout,signed-out}`` have no authoriser because they are the way to one:
+they only redirect (or say "signed out"), run on a Lambda whose role reads nothing, and expose
+no data. The requester (``requested_by``, who promoted a model) is the authoriser's verified
+``email`` (or username), or the IAM identity: never a client header.
 
 API Gateway validates what it can before any Lambda runs (the JSON shape of ``POST
-/forecasts``, the ``run_id`` path parameter) and answers with ``400 {"error": …}`` like the
-Lambda does; the stage throttles and writes JSON access logs.
+/forecasts``, the path parameters) and answers with ``400 {"error": …}`` like the Lambda does;
+the stage throttles and writes JSON access logs.
 """
 
 from __future__ import annotations
@@ -21,13 +32,26 @@ from constructs import Construct
 
 from infra.config import DeploymentConfig
 from infra.function import HandlerFunction, log_retention
+from infra.login import AUTH_PATHS, Login
 from infra.storage import Storage
+from ltvcore.lifecycle.registry import MODELS_DIR, STAGES_DIR
 from ltvcore.warehouse import layout
 
-__all__ = ["ForecastApi", "STAGE"]
+__all__ = ["ForecastApi", "STAGE", "TOOLS_PREFIX"]
 
 STAGE = "v1"
+TOOLS_PREFIX = "api"
+"""Path prefix of the IAM-authorised twin of the JSON routes (lambdas/api strips it)."""
 _ERROR_TEMPLATE = '{"error": "$context.error.validationErrorString"}'
+# The 401 of the browser routes: a page that forwards to the sign-in and back to where it was
+# (a fetch() sees the status; the form sends the person to the same sign-in).
+SIGN_IN_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in - LTV forecast</title>'
+    '</head><body style="font-family:system-ui,sans-serif;margin:3rem"><h1>Sign in</h1>'
+    '<p>The LTV forecast needs you to <a id="sign-in" href="/$context.stage/auth/login">sign in</a>.</p>'
+    '<script>(function(){var a=document.getElementById("sign-in");'
+    'a.href+="?next="+encodeURIComponent(location.pathname+location.search);location.replace(a.href);})();'
+    '</script></body></html>')
 
 
 def _nullable(kind: apigw.JsonSchemaType, **options) -> apigw.JsonSchema:
@@ -75,9 +99,12 @@ class ForecastApi(Construct):
         role = self.handler.role
         # A request is named from the dataset's state.json (its digest, written by the refresh):
         # the API reads no aggregate and no event, only that and the installs' columns (``by``).
+        # The model registry (ltvcore.lifecycle): the models page reads every version; promoting
+        # adds a stage event and can change nothing else.
         storage.grant_runs(role, read=[f"{Storage.WAREHOUSE}/*/{layout.STATE}",
-                                       f"{Storage.WAREHOUSE}/*/{layout.INSTALLS}/*"],
-                           write=[f"{Storage.RUNS}/*/_status.json"])
+                                       f"{Storage.WAREHOUSE}/*/{layout.INSTALLS}/*",
+                                       f"{MODELS_DIR}/*"],
+                           write=[f"{Storage.RUNS}/*/_status.json", f"{MODELS_DIR}/*/{STAGES_DIR}/*"])
         state_machine.grant_start_execution(role)
         self.executions_arn = Stack.of(self).format_arn(
             service="states", resource="execution", resource_name=f"{state_machine.state_machine_name}:*",
@@ -90,11 +117,10 @@ class ForecastApi(Construct):
         self.api = apigw.RestApi(
             self, "Api",
             rest_api_name=f"{config.stackName}-api",
-            description="ltv-forecast: submit LTV forecasts and read their runs (IAM-signed requests)",
+            description="ltv-forecast: submit LTV forecasts and read their runs (sign-in; IAM under /api)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
-            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 throttling_rate_limit=config.apiThrottleRateLimit,
@@ -114,28 +140,61 @@ class ForecastApi(Construct):
                 f"{response.response_type}Response", type=response, status_code="400",
                 templates={"application/json": _ERROR_TEMPLATE})
 
-        integration = apigw.LambdaIntegration(self.handler.function, proxy=True)
-        checks_parameters = self.api.add_request_validator(
-            "ParametersValidator", validate_request_parameters=True)
-        checks_body = self.api.add_request_validator(
-            "BodyValidator", validate_request_body=True, validate_request_parameters=True)
-        body_model = self.api.add_model("ForecastRequestModel", content_type="application/json",
-                                        model_name="ForecastRequest", schema=FORECAST_BODY)
+        self.login = Login(self, "Login", config=config, api=self.api, stage=STAGE)
+        self.api.add_gateway_response(
+            "UnauthorizedResponse", type=apigw.ResponseType.UNAUTHORIZED, status_code="401",
+            response_headers={"Content-Type": "'text/html; charset=utf-8'",
+                              "Cache-Control": "'no-store'"},
+            templates={"application/json": SIGN_IN_PAGE, "text/html": SIGN_IN_PAGE})
 
-        self.api.root.add_method("GET", integration, request_validator=checks_parameters)
-        forecasts = self.api.root.add_resource("forecasts")
-        forecasts.add_method("GET", integration, request_validator=checks_parameters)
-        forecasts.add_method("POST", integration, request_validator=checks_body,
-                             request_models={"application/json": body_model})
+        self.integration = apigw.LambdaIntegration(self.handler.function, proxy=True)
+        self.checks_parameters = self.api.add_request_validator(
+            "ParametersValidator", validate_request_parameters=True)
+        self.checks_body = self.api.add_request_validator(
+            "BodyValidator", validate_request_body=True, validate_request_parameters=True)
+        self.body_model = self.api.add_model("ForecastRequestModel", content_type="application/json",
+                                             model_name="ForecastRequest", schema=FORECAST_BODY)
+
+        signed_in = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.CUSTOM,
+                                        authorizer=self.login.authorizer)
+        self.api.root.add_method("GET", self.integration, request_validator=self.checks_parameters,
+                                 authorization_type=signed_in.authorization_type,
+                                 authorizer=signed_in.authorizer)
+        self._routes(self.api.root, signed_in, browser=True)
+        self._routes(self.api.root.add_resource(TOOLS_PREFIX),
+                     apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM), browser=False)
+
+        self.auth = self.api.root.add_resource("auth")
+        sign_in = apigw.LambdaIntegration(self.login.handler.function, proxy=True)
+        for path in AUTH_PATHS:
+            self.auth.add_resource(path).add_method(
+                "GET", sign_in, authorization_type=apigw.AuthorizationType.NONE,
+                request_validator=self.checks_parameters)
+
+    def _routes(self, root: apigw.IResource, access: apigw.MethodOptions, *, browser: bool) -> None:
+        """The JSON routes (and, for people, the HTML-only plots page) under ``root``."""
+        def method(resource: apigw.IResource, verb: str, *path: str, body: bool = False) -> None:
+            resource.add_method(
+                verb, self.integration, authorization_type=access.authorization_type,
+                authorizer=access.authorizer,
+                request_validator=self.checks_body if body else self.checks_parameters,
+                request_models={"application/json": self.body_model} if body else None,
+                request_parameters={f"method.request.path.{name}": True for name in path} or None)
+
+        forecasts = root.add_resource("forecasts")
+        method(forecasts, "GET")
+        method(forecasts, "POST", body=True)
         run = forecasts.add_resource("{run_id}")
-        run.add_method("GET", integration, request_validator=checks_parameters,
-                       request_parameters={"method.request.path.run_id": True})
+        method(run, "GET", "run_id")
         # run.html links downloads and the report iframe here; the Lambda answers 302 to a
         # pre-signed S3 URL (ltvcore/api/routes/files.py), so no file passes through the API.
-        run.add_resource("files").add_resource("{name}").add_method(
-            "GET", integration, request_validator=checks_parameters,
-            request_parameters={"method.request.path.run_id": True,
-                                "method.request.path.name": True})
+        method(run.add_resource("files").add_resource("{name}"), "GET", "run_id", "name")
+        models = root.add_resource("models")
+        method(models, "GET")
+        version = models.add_resource("{name}").add_resource("{version}")
+        method(version.add_resource("promote"), "POST", "name", "version")
+        if browser:
+            method(version.add_resource("plots.html"), "GET", "name", "version")
 
     @property
     def url(self) -> str:

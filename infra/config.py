@@ -8,15 +8,25 @@ and a bad one is refused with a message naming the key, the value and what was e
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
 from constructs import Node
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-__all__ = ["DEFAULTS", "DeploymentConfig", "PIPELINE_STEPS", "PREFIX"]
+__all__ = ["DEFAULTS", "DeploymentConfig", "IdentityProvider", "PIPELINE_STEPS", "PREFIX"]
 
 PREFIX = "ltv:"
 _OWN = "ltv_expected"  # error type of this module's validators: their message is the expectation
@@ -60,6 +70,11 @@ Schedule = Annotated[str, Field(pattern=r"^(cron|rate)\(.+\)$"), Expected("an Ev
 SecretName = Annotated[str, Field(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$"), Expected("a Secrets Manager secret name")]
 Email = Annotated[str, Field(pattern=r"^(.*@.*)?$"), Expected("an e-mail address or empty")]
 
+DomainPrefix = Annotated[str, Field(pattern=r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)?$"),
+                         Expected("lower-case letters, digits and '-' (a Cognito domain prefix), or empty")]
+_RESERVED_IN_DOMAIN = ("aws", "amazon", "cognito")  # Cognito refuses prefixes containing these
+HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s/?#]+[^\s]*$", max_length=2048)]
+
 _WEEK_MINUTES = 7 * 24 * 60
 
 # The forecast pipeline runs Prepare → Forecast → Report one after the other, each bounded by
@@ -76,6 +91,80 @@ END_MARGIN_MINUTES = 30
 
 def _pipeline_minimum(step_minutes: int) -> int:
     return PIPELINE_STEPS * (step_minutes + STEP_MARGIN_MINUTES)
+
+
+class IdentityProvider(BaseModel):
+    """The company's identity provider the user pool federates to (``ltv:identityProvider``).
+
+    SAML: ``{"type": "SAML", "name", "metadataUrl"}``; OIDC: ``{"type": "OIDC", "name",
+    "issuer", "clientId", "clientSecretName"}``, the client secret kept in Secrets Manager under
+    that name (a plain-text secret) and resolved by CloudFormation, never written in the
+    template. ``emailAttribute`` names the assertion attribute or claim holding the e-mail
+    (default: SAML's ``emailaddress`` claim URI, OIDC's ``email``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["SAML", "OIDC"]
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,30}[A-Za-z0-9]$")
+    metadataUrl: HttpsUrl | None = None
+    issuer: HttpsUrl | None = None
+    clientId: str | None = Field(None, min_length=1, max_length=256, pattern=r"^\S+$")
+    clientSecretName: str | None = Field(None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    emailAttribute: str | None = Field(None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> IdentityProvider:
+        needed = ("metadataUrl",) if self.type == "SAML" else ("issuer", "clientId", "clientSecretName")
+        foreign = ("issuer", "clientId", "clientSecretName") if self.type == "SAML" else ("metadataUrl",)
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"the {self.type} provider needs {', '.join(missing)}")
+        extra = [name for name in foreign if getattr(self, name) is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} is not a {self.type} setting")
+        if self.name.lower() == "cognito":
+            raise ValueError("'Cognito' is the user pool's own provider")
+        return self
+
+    @property
+    def email_attribute(self) -> str:
+        if self.emailAttribute:
+            return self.emailAttribute
+        if self.type == "SAML":
+            return "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+        return "email"
+
+
+_PROVIDER_SHAPE = ('{"type": "SAML", "name", "metadataUrl"} or {"type": "OIDC", "name", "issuer", '
+                   '"clientId", "clientSecretName"}, or null')
+
+
+def _identity_provider(value: Any) -> IdentityProvider | None:
+    # "-c ltv:identityProvider='{...}'" arrives as text, cdk.json as an object.
+    if value is None or isinstance(value, IdentityProvider):
+        return value
+    if isinstance(value, str):
+        if value.strip() in ("", "null", "none"):
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise PydanticCustomError(_OWN, "JSON: " + _PROVIDER_SHAPE) from None
+    if not isinstance(value, dict):
+        raise PydanticCustomError(_OWN, _PROVIDER_SHAPE)
+    try:
+        return IdentityProvider.model_validate(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise PydanticCustomError(_OWN, "{shape} ({where}{reason})",
+                                  {"shape": _PROVIDER_SHAPE,
+                                   "where": f"{where}: " if where else "", "reason": reason}) from None
+
+
+Provider = Annotated[IdentityProvider | None, BeforeValidator(_identity_provider)]
 
 
 class DeploymentConfig(BaseModel):
@@ -125,6 +214,14 @@ class DeploymentConfig(BaseModel):
         'Optional e-mail subscribed to the alarm topic ("" = none; subscribe later).'))
     bundleLambdaDependencies: Flag = Field(True, description=(
         "pip-install the Lambdas' third-party dependencies when bundling (tests turn it off)."))
+    loginDomainPrefix: DomainPrefix = Field("", description=(
+        "Prefix of the Cognito hosted sign-in domain (<prefix>.auth.<region>.amazoncognito.com), "
+        "unique in the region; \"\" = <stack name, lower case>-<account id>."))
+    identityProvider: Provider = Field(None, description=(
+        "The company identity provider (SAML or OIDC) the sign-in federates to; null = the "
+        "user pool's own users (created by an administrator, MFA required)."))
+    sessionHours: WholeNumber = Field(8, ge=1, le=24, description=(
+        "How long a sign-in lasts: the ID token's validity and the session cookie's lifetime."))
 
     @field_validator("scratchExpirationDays")
     @classmethod
@@ -133,6 +230,15 @@ class DeploymentConfig(BaseModel):
         low = info.data.get("stepCacheDays", 1) + 1  # absent when it was refused itself
         if not low <= value <= 3650:
             raise PydanticCustomError(_OWN, "a whole number in [{low}, 3650]", {"low": low})
+        return value
+
+    @field_validator("loginDomainPrefix")
+    @classmethod
+    def _not_reserved(cls, value: str, info: ValidationInfo) -> str:
+        derived = value or str(info.data.get("stackName", "")).lower()
+        if any(word in derived for word in _RESERVED_IN_DOMAIN):
+            raise PydanticCustomError(_OWN, "a prefix without 'aws', 'amazon' or 'cognito' "
+                                      "(set ltv:loginDomainPrefix when the stack name has one)")
         return value
 
     @field_validator("pipelineTimeoutMinutes")

@@ -16,10 +16,12 @@ from constructs import IConstruct
 
 from infra.processing import COMMITTED
 from infra.storage import Storage
+from ltvcore.lifecycle.registry import MODELS_DIR, STAGES_DIR
 from ltvcore.warehouse import layout
 from ltvcore.warehouse.athena import MANIFEST
 
 if TYPE_CHECKING:
+    from infra.login import Login
     from infra.stack import LtvForecastStack
 
 __all__ = ["acknowledge", "attach"]
@@ -49,6 +51,8 @@ def acknowledge(stack: LtvForecastStack) -> None:
         _ack(role, objects(f"{Storage.WAREHOUSE}/*/{name}"),
              "prepare reads the requested dataset's committed aggregates (any dataset; never events/)")
     _ack(role, objects(f"{Storage.SCRATCH_RUNS}/*"), "pipeline intermediates of each run")
+    _ack(role, objects(f"{MODELS_DIR}/*"), "the forecast step loads the registered model a request "
+         "names (models/<name>/<version>/, content-addressed, known at run time); read only")
     _ack(role, "IAM5[Resource::*]", "ecr:GetAuthorizationToken and cloudwatch:PutMetricData "
          "(limited by a namespace condition) have no resource-level permissions")
     _ack(role, _resource(stack, pipelines.job_logs_arn),
@@ -56,7 +60,9 @@ def acknowledge(stack: LtvForecastStack) -> None:
     _ack(pipelines.pipeline_role, _resource(stack, pipelines.pipeline_jobs_arn),
          "SageMaker names a pipeline's jobs pipelines-<execution>-<step>-<hash> at run time")
 
-    for function in (workflow.validate, workflow.callback, notify, api.handler):
+    login = api.login
+    for function in (workflow.validate, workflow.callback, notify, api.handler, login.handler,
+                     login.authorizer_function):
         _ack(function.role, "IAM5[Resource::*]", XRAY)
     for function in (workflow.validate, notify, api.handler):
         _ack(function.role, objects(f"{Storage.RUNS}/*"),
@@ -71,6 +77,11 @@ def acknowledge(stack: LtvForecastStack) -> None:
          "reads any dataset's state.json: the digest the run id rests on, written by the refresh")
     _ack(api.handler.role, objects(f"{Storage.WAREHOUSE}/*/{layout.INSTALLS}/*"),
          "reads any dataset's installs columns: the form's and the request's `by` choices")
+    _ack(api.handler.role, objects(f"{MODELS_DIR}/*"),
+         "reads the model registry (every name's versions and stage events) for the models page "
+         "and the form's champions")
+    _ack(api.handler.role, objects(f"{MODELS_DIR}/*/{STAGES_DIR}/*"),
+         "promoting adds one write-once stage event under models/<name>/stages/ (any model name)")
     _ack(api.handler.role, _resource(stack, api.executions_arn),
          "describes this state machine's executions, each named by a run id")
     _ack(workflow.callback.role, _resource(stack, pipelines.pipeline_jobs_arn),
@@ -103,11 +114,24 @@ def acknowledge(stack: LtvForecastStack) -> None:
     _ack(rest_api, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
          "AmazonAPIGatewayPushToCloudWatchLogs]",
          "the account-level role API Gateway needs to write execution logs; AWS documents this policy")
-    _ack(rest_api, "COG4", "authorisation is IAM (SigV4) by design, see infra/api.py: every user has "
-         "an IAM identity and it is recorded as the requester")
-    _ack(rest_api.deployment_stage, "APIG3", "internal API behind IAM authorisation and stage "
-         "throttling; a WAF web ACL would add cost without a threat it mitigates here")
+    _ack(rest_api, "COG4", "people's routes use a Lambda REQUEST authoriser that verifies the Cognito "
+         "user pool's ID token (from a cookie, which page navigations carry and a COGNITO_USER_POOLS "
+         "authoriser cannot read); tools' /api routes use IAM (SigV4); see infra/api.py")
+    _ack(api.auth, "APIG4", "the sign-in routes (/auth/login, callback, logout, signed-out) are the way "
+         "to a session: they only redirect to the hosted UI or say 'signed out', on a Lambda that "
+         "reads no data")
+    _ack(rest_api.deployment_stage, "APIG3", "every route needs a signed-in person or an IAM "
+         "signature, and the stage throttles; a WAF web ACL would add cost without a threat it "
+         "mitigates here")
+    _login(login)
     _warehouse(stack, objects)
+
+
+def _login(login: Login) -> None:
+    pool = login.user_pool
+    _ack(pool, "COG8", "the Plus feature plan buys threat protection; people sign in through the "
+         "company identity provider (its risk policies apply), or as administrator-created users "
+         "with a strong password and TOTP required")
 
 
 def _warehouse(stack: LtvForecastStack, objects: Callable[[str], str]) -> None:

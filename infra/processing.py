@@ -20,6 +20,7 @@ from constructs import Construct
 from infra.bundling import ROOT
 from infra.config import DeploymentConfig
 from infra.storage import Storage
+from ltvcore.lifecycle.registry import MODELS_DIR
 from ltvcore.warehouse import athena, layout
 from sagemaker_jobs import definition as definitions
 
@@ -70,7 +71,9 @@ class ProcessingPipelines(Construct):
             bucket=_PLACEHOLDERS["bucket"], instance_type=config.processingInstanceType,
             volume_gb=config.processingVolumeGb,
             max_runtime_seconds=config.processingMaxRuntimeMinutes * 60,
-            environment={"LTV_CONTAINER_IMAGE": _PLACEHOLDERS["image"], **code_environment})
+            # LTV_STORE: the store a request's registered model (NAME@champion) is loaded from
+            environment={"LTV_CONTAINER_IMAGE": _PLACEHOLDERS["image"],
+                         "LTV_STORE": f"s3://{_PLACEHOLDERS['bucket']}", **code_environment})
         self.forecast_definition = definitions.forecast_definition(
             settings, shard_count=config.forecastShardCount, cache_days=config.stepCacheDays,
             warehouse_prefix=Storage.WAREHOUSE, manifest=athena.MANIFEST, scratch_runs=Storage.SCRATCH_RUNS)
@@ -95,7 +98,9 @@ class ProcessingPipelines(Construct):
     def _grant_processing(self, storage: Storage) -> None:
         role = self.processing_role
         # The committed aggregates only: no job reads events/, and none writes the warehouse.
-        read = [*(f"{Storage.WAREHOUSE}/*/{name}" for name in COMMITTED), f"{Storage.SCRATCH_RUNS}/*"]
+        # The forecast step reads a registered model a request names (models/<name>/…), read-only.
+        read = [*(f"{Storage.WAREHOUSE}/*/{name}" for name in COMMITTED), f"{Storage.SCRATCH_RUNS}/*",
+                f"{MODELS_DIR}/*"]
         write = [f"{Storage.SCRATCH_RUNS}/*", f"{Storage.RUNS}/*"]
         storage.grant_runs(role, read=read, write=write)
         self.image.repository.grant_pull(role)

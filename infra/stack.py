@@ -63,11 +63,18 @@ class LtvForecastStack(cdk.Stack):
                        "PipelineCallback": self.workflow.callback.function,
                        "Notify": self.notifications.notify.function,
                        "Api": self.api.handler.function,
+                       "Auth": self.api.login.handler.function,
+                       "Authorizer": self.api.login.authorizer_function.function,
                        "WarehouseRefresh": self.warehouse.refresh.function},
             api=self.api.api)
 
         outputs = {
-            "ApiUrl": (self.api.url, "Base URL of the HTTP API (IAM-signed requests)"),
+            "ApiUrl": (self.api.url, "The form and runs for people (sign-in through the hosted UI)"),
+            "ToolsApiUrl": (f"{self.api.url}api/", "The JSON routes for tools (IAM-signed requests)"),
+            "UserPoolId": (self.api.login.user_pool.user_pool_id,
+                           "Cognito user pool of the sign-in (users, or the federated provider)"),
+            "SignInDomain": (self.api.login.hosted_ui_url, "Cognito hosted UI domain (the IdP's "
+                             "SAML ACS is <this>/saml2/idpresponse, OIDC redirect <this>/oauth2/idpresponse)"),
             "ArtifactBucketName": (self.storage.bucket.bucket_name, "Runs, warehouse and scratch"),
             "StoreUri": (self.storage.uri(), "LTV_STORE for `ltv runs list` / `ltv audit verify`"),
             "WarehouseUri": (self.storage.uri(Storage.WAREHOUSE),

@@ -14,13 +14,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from pydantic_core import PydanticCustomError
 
 from ltvcore.errors import InputError
+from ltvcore.lifecycle.refs import is_ref, parse_ref
 from ltvcore.models.registry import MODELS
 
 __all__ = ["CURVE_COLUMNS", "FORECAST_COLUMNS", "ForecastRequest", "MODELS", "OUTPUT_COLUMNS", "RETENTIONS",
            "check_as_of", "is_iso_date",
            "request_error"]
 
-RETENTIONS = ("ensemble", "sbg", "rational")
+RETENTIONS = ("ensemble", "sbg", "rational", "bdw")
 MAX_HORIZON = 3650
 MAX_TARGET_ROAS = 100.0
 
@@ -105,6 +106,17 @@ def _choice(kind: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
+def _model(value: Any) -> str:
+    """A model name (:data:`MODELS`) or a registered model: ``NAME@champion``,
+    ``NAME@challenger`` or ``NAME@VERSION`` (resolved against the run's store when it runs)."""
+    if is_ref(value):
+        return str(parse_ref(value))
+    if value not in MODELS:
+        raise ValueError(f"{str(value)[:40]!r} is not a model (choose from {', '.join(MODELS)}, "
+                         "or a registered model as NAME@champion or NAME@VERSION)")
+    return value
+
+
 def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else check(value)
 
@@ -133,7 +145,7 @@ class ForecastRequest(BaseModel):
     confidence: Annotated[float, BeforeValidator(_confidence)] = 0.99
     #: The ROAS a campaign must reach to count as paid back (``p_payback``, days to payback).
     target_roas: Annotated[float, BeforeValidator(_target_roas)] = 1.0
-    model: Annotated[str, BeforeValidator(_choice("model", MODELS))] = "curve"
+    model: Annotated[str, BeforeValidator(_model)] = "curve"
     retention: Annotated[str, BeforeValidator(_choice("retention fit", RETENTIONS))] = "ensemble"
     window_days: Annotated[int | None, BeforeValidator(_optional(_whole(1, 100000)))] = None
     dataset: Annotated[str | None, BeforeValidator(_any_text)] = None

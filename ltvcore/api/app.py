@@ -1,11 +1,13 @@
 """The HTTP API of docs/interface.md, HTTP API: one Powertools app for API Gateway and ``ltv serve``.
 
 The routes live in :mod:`ltvcore.api.routes` (``GET /``; ``POST``/``GET /forecasts`` and
-``GET /forecasts/{run_id}``; ``GET /forecasts/{run_id}/files/{name}``), the request and response
-helpers in :mod:`ltvcore.api.http`. Errors: ``400 {"error", "field"}`` for an invalid request
-(the message names the field, or ``body``, or the query parameter or header at fault),
-``404 {"error"}`` for an unknown run or route, ``503`` when the local queue is full, and a plain
-``500`` for anything else (logged with its traceback, never returned).
+``GET /forecasts/{run_id}``; ``GET /forecasts/{run_id}/files/{name}``; ``GET /models`` and
+``POST /models/{name}/{version}/promote``), the request and response helpers in
+:mod:`ltvcore.api.http`. Errors: ``400 {"error", "field"}`` for an invalid request (the message
+names the field, or ``body``, or the query parameter or header at fault), ``404 {"error"}`` for
+an unknown run or route, ``409`` for a registered model that fails verification, ``503`` when
+the local queue is full, and a plain ``500`` for anything else (logged with its traceback,
+never returned).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from ltvcore.api.http import (
     wants_html,
 )
 from ltvcore.api.launchers import LauncherBusy
-from ltvcore.api.routes import files, forecasts, form
+from ltvcore.api.routes import files, forecasts, form, models
 from ltvcore.api.service import ForecastService, RunNotFound
 from ltvcore.errors import InputError
+from ltvcore.lifecycle.registry import ModelIntegrityError
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_NUMBER_DIGITS", "BadRequest", "create_app", "json_body",
            "logger", "requester", "wants_html"]
@@ -41,7 +44,7 @@ def create_app(service: ForecastService) -> APIGatewayRestResolver:
     class): ``ltv serve`` serialises calls to it.
     """
     app = APIGatewayRestResolver(enable_validation=True)
-    for routes in (form, forecasts, files):
+    for routes in (form, forecasts, files, models):
         app.include_router(routes.router(service))
 
     # -- errors: a field-naming 400, a 404, never a traceback --------------
@@ -64,6 +67,11 @@ def create_app(service: ForecastService) -> APIGatewayRestResolver:
         return error_response(404, f"no forecast run '{run_id}'" if "/" not in str(error)
                               else f"run '{run_id}' has no file '{str(error).split('/', 1)[1]}' "
                                    "(or is not finished)")
+
+    @app.exception_handler(ModelIntegrityError)
+    def tampered_model(error: ModelIntegrityError):
+        # a registered model that no longer matches its manifest: refused, never used
+        return error_response(409, str(error), "model")
 
     @app.exception_handler(LauncherBusy)
     def busy(error: LauncherBusy):

@@ -94,18 +94,22 @@ def origin(event: APIGatewayProxyEvent) -> str:
 
 
 def requester(event: Mapping[str, Any], headers_user: str | None, *, local: bool) -> str:
-    """Who asked: the API Gateway identity on AWS; locally ``X-Ltv-User`` or the OS user.
+    """Who asked: the verified identity API Gateway passes on; locally ``X-Ltv-User`` or the OS user.
 
-    On AWS (IAM authorisation) ``requestContext.identity.userArn`` (``caller`` as a fallback);
-    a Cognito authoriser's ``email``/``cognito:username`` claim is honoured too. A header
-    cannot name the requester there: anyone could send one.
+    On AWS, in this order: the sign-in's authoriser context (lambdas/authorizer puts the
+    verified ID token's ``email`` and ``username`` in ``requestContext.authorizer``), a Cognito
+    user-pool authoriser's ``claims`` (``email``, ``cognito:username``), then the IAM identity
+    of a signed request (``identity.userArn``, ``caller`` as a fallback). API Gateway writes
+    ``requestContext``; a header cannot name the requester there: anyone could send one.
     """
     context = event.get("requestContext") or {}
-    claims = (context.get("authorizer") or {}).get("claims") or {}
+    authorizer = context.get("authorizer") or {}
+    claims = authorizer.get("claims") or {}
     identity = context.get("identity") or {}
-    for value in (claims.get("email"), claims.get("cognito:username"),
+    for value in (authorizer.get("email"), authorizer.get("username"),
+                  claims.get("email"), claims.get("cognito:username"),
                   identity.get("userArn"), identity.get("caller"), identity.get("user")):
-        if value:
+        if value and isinstance(value, (str, int)):
             return str(value)[:256]
     if local:
         if headers_user:

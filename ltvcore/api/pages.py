@@ -15,7 +15,7 @@ from typing import Any
 from ltvcore.request import MODELS, RETENTIONS, ForecastRequest
 from ltvcore.templating import environment
 
-__all__ = ["form_page", "message_page", "run_page", "runs_page"]
+__all__ = ["form_page", "message_page", "models_page", "run_page", "runs_page"]
 
 DOWNLOADS = ("forecast.csv", "curve.csv", "manifest.json", "params.json", "report.html")
 POLL_MS = 1000
@@ -30,9 +30,15 @@ def render(name: str, **context: Any) -> str:
     return _ENV.get_template(name).render(**context)
 
 
-def form_page(*, prefix: str, datasets: dict[str, dict[str, Any]]) -> str:
+def form_page(*, prefix: str, datasets: dict[str, dict[str, Any]],
+              registered: list[dict[str, str]] | None = None) -> str:
+    """The form; ``registered``: registered models to offer by alias (``{"value", "label"}``,
+    e.g. ``history@champion``), after the built-in models."""
     defaults = ForecastRequest()
-    data = {"prefix": prefix, "datasets": datasets, "models": list(MODELS),
+    registered = list(registered or [])
+    data = {"prefix": prefix, "datasets": datasets,
+            "models": list(MODELS) + [choice["value"] for choice in registered],
+            "model_labels": {choice["value"]: choice["label"] for choice in registered},
             "retentions": list(RETENTIONS),
             "defaults": {"model": defaults.model, "retention": defaults.retention}}
     return render("form.html", prefix=prefix, data=data,
@@ -89,6 +95,34 @@ def runs_page(*, prefix: str, runs: list[dict[str, Any]]) -> str:
                        "submitted_sort": _sortable(submitted), "finished_sort": _sortable(finished),
                        "headline": run.get("headline") or ""})
     return render("runs.html", prefix=prefix, runs=rows)
+
+
+def _metric(row: dict[str, Any]) -> tuple[str, str, str]:
+    """(MAPE, coverage, horizon) of a version's rule horizon, as the table shows them."""
+    from ltvcore.lifecycle.rule import RULE_HORIZON
+
+    horizons = (row.get("backtest") or {}).get("horizons") or {}
+    if not isinstance(horizons, dict) or not horizons:
+        return "", "", ""
+    key = str(RULE_HORIZON) if str(RULE_HORIZON) in horizons else max(horizons, key=int)
+    found = horizons[key] if isinstance(horizons[key], dict) else {}
+    mape, coverage = found.get("mape"), found.get("coverage")
+    return ("" if not isinstance(mape, (int, float)) else f"{mape:.1f}%",
+            "" if not isinstance(coverage, (int, float)) else f"{coverage:.1f}%", key)
+
+
+def models_page(*, prefix: str, models: list[dict[str, Any]]) -> str:
+    """Every registered version, with a promote control per row (who: the requester)."""
+    from ltvcore.lifecycle.refs import SETTABLE_STAGES
+
+    rows = []
+    for model in models:
+        mape, coverage, horizon = _metric(model)
+        rows.append({k: "" if v is None else v for k, v in model.items()}
+                    | {"mape": mape, "coverage": coverage, "horizon": horizon,
+                       "trained": str(model.get("trained_at") or "")[:19].replace("T", " ")})
+    return render("models.html", prefix=prefix, models=rows, stages=list(SETTABLE_STAGES),
+                  data={"prefix": prefix})
 
 
 def message_page(*, prefix: str, title: str, message: str) -> str:

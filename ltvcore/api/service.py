@@ -22,6 +22,7 @@ from ltvcore import decision, wording
 from ltvcore.api.launchers import Job, Launcher
 from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
+from ltvcore.lifecycle.forecasting import pin_request
 from ltvcore.request import check_as_of
 from ltvcore.runs.naming import planned_run_id
 from ltvcore.runs.store import S3Store, validate_run_id
@@ -101,7 +102,8 @@ class ForecastService:
         serialised here, and the launcher (local pool or execution names) and the store's
         manifest say whether one exists.
         """
-        request = body.to_request()
+        # NAME@champion → NAME@VERSION first: the run is named by the exact version it uses
+        request = pin_request(body.to_request(), self.store)
         dataset = self.datasets.get(body.dataset)
         unknown = [c for c in request.by if dataset.by_columns is not None
                    and c not in dataset.by_columns]
@@ -266,6 +268,48 @@ class ForecastService:
             return self.store.read_bytes(run_id, name)
         except FileNotFoundError:
             raise RunNotFound(f"{run_id}/{name}") from None
+
+    # -- registered models (ltvcore.lifecycle) ------------------------------
+    def _registry(self) -> Any:
+        from ltvcore.lifecycle.registry import Registry
+
+        return Registry(self.store)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered version with its stage, metrics and who promoted it why."""
+        return [version.row() for version in self._registry().versions()]
+
+    def model_choices(self) -> list[dict[str, str]]:
+        """For the form: each registered name's champion (and newest challenger), to pick by
+        alias; the run is then named by, and records, the version the alias means when it is
+        submitted."""
+        choices: list[dict[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for row in self.models():  # a name's versions come newest training first
+            for stage in ("champion", "challenger"):
+                if row["stage"] != stage or (row["name"], stage) in seen:
+                    continue
+                seen.add((row["name"], stage))
+                choices.append({"value": f"{row['name']}@{stage}",
+                                "label": f"{row['name']}@{stage} — the {stage} of {row['name']}, "
+                                         f"version {row['version']}"})
+        return sorted(choices, key=lambda c: (c["value"].split("@")[0],
+                                              c["value"].endswith("challenger")))
+
+    def promote(self, name: str, version: str, *, stage: Any, reason: Any, by: str) -> list[dict[str, Any]]:
+        """A person's decision on a version's stage (``by``: the requester the API knows)."""
+        events = self._registry().promote(name, version, str(stage or ""), by=by,
+                                          reason=str(reason or ""))
+        return [{"name": e.name, "version": e.version, "stage": e.stage, "by": e.by,
+                 "reason": e.reason, "at": e.at} for e in events]
+
+    def model_plots(self, name: str, version: str) -> bytes:
+        """A version's ``plots.html``; ``FileNotFoundError`` when there is none."""
+        from ltvcore.lifecycle.refs import NAME, VERSION
+
+        if not (NAME.fullmatch(name) and VERSION.fullmatch(version)):
+            raise FileNotFoundError(f"{name}@{version}")
+        return self._registry().read_file(name, version, "plots.html")
 
     def dataset_choices(self) -> dict[str, dict[str, Any]]:
         """For the form: each dataset's files and ``by`` choices (None: type freely)."""

@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--target-roas", type=float, default=default["target_roas"],
                     help="ROAS that counts as paid back, for p_payback and days to payback "
                          "(default 1.0: break-even)")
-    fc.add_argument("--model", default=default["model"], choices=MODELS)
+    fc.add_argument("--model", default=default["model"],
+                    help=f"{', '.join(MODELS)}, or a registered model: NAME@champion, "
+                         "NAME@challenger or NAME@VERSION (ltv models)")
     fc.add_argument("--retention", default=default["retention"], choices=RETENTIONS)
     fc.add_argument("--window-days", type=int, default=default["window_days"],
                     help="use only cohorts installed within this many days before as-of")
@@ -107,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ltvcore.cli.warehouse import add_parser as add_warehouse_parser
 
     add_warehouse_parser(sub)
+    from ltvcore.cli.models import add_parser as add_models_parser
+
+    add_models_parser(sub)
+    from ltvcore.cli.monitor import add_parser as add_monitor_parser
+
+    add_monitor_parser(sub)
     return parser
 
 
@@ -130,8 +138,12 @@ def _forecast(args: argparse.Namespace) -> int:
         retention=args.retention, window_days=args.window_days, target_roas=args.target_roas,
     )
     check_store(args.store)
-    outcome = forecast_to_store(request, events=args.events, installs=args.installs,
-                                spend=args.spend, store=args.store, requested_by=args.requested_by)
+    from ltvcore.cli.progress import StageDisplay
+
+    with StageDisplay.for_terminal(args.quiet) as progress:
+        outcome = forecast_to_store(request, events=args.events, installs=args.installs,
+                                    spend=args.spend, store=args.store,
+                                    requested_by=args.requested_by, progress=progress)
     if args.quiet:
         print(outcome.location)
         return 0

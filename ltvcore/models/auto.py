@@ -12,6 +12,8 @@ the choice are recorded in ``params.json`` so the report can say which model was
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from ltvcore.data.cohorts import CohortData, cut_back, truncate
@@ -19,16 +21,25 @@ from ltvcore.ltv import observed_ltv
 from ltvcore.models.base import ModelDefaults
 from ltvcore.models.registry import ModelOptions, build_model
 
-__all__ = ["AutoModel"]
+__all__ = ["AutoModel", "HistoryLearner"]
+
+
+class HistoryLearner(Protocol):
+    """A model trained on the matured groups that measures its own held-out error on them."""
+
+    def backtest_mape(self, horizons: list[int]) -> dict[int, float] | None:
+        """MAPE per horizon forecasting those groups from the young groups' age (None: cannot)."""
+        ...
 
 
 class AutoModel(ModelDefaults):
     """Chooses among ``candidates`` (names of :data:`ltvcore.models.registry.REGISTRY`)."""
 
     def __init__(self, candidates: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational"),
-                 options: ModelOptions | None = None) -> None:
+                 options: ModelOptions | None = None, learners: tuple[str, ...] = ()) -> None:
         self.candidates = candidates
         self.options = options or ModelOptions()
+        self.learners = learners
 
     def _build(self, name: str):
         return build_model(name, self.options)
@@ -73,6 +84,13 @@ class AutoModel(ModelDefaults):
                     per_horizon[name].append(
                         float(np.mean(np.abs(curve[matured, h - 1] / actual[matured] - 1)) * 100))
                 per_horizon["calibrated"].append(calibrated.calibration_[h]["loo_mape_calibrated"])
+            learned = {}
+            for name in self.learners:
+                learner = self._build(name).fit(data)
+                held_out = learner.backtest_mape(horizons)
+                if held_out is not None:
+                    learned[name] = learner
+                    per_horizon[name] = [held_out[h] for h in horizons]
             errors = {name: float(np.mean(v)) for name, v in per_horizon.items()}
             self.backtest_ = {"horizons": horizons, "groups": groups,
                               "history_age_days": calibrated.age_, "mape": errors,
@@ -81,6 +99,9 @@ class AutoModel(ModelDefaults):
             self.evidence_ = "backtest"
             if self.choice_ == "calibrated":
                 self.model_ = calibrated
+                return self
+            if self.choice_ in learned:
+                self.model_ = learned[self.choice_]
                 return self
         self.model_ = self._build(self.choice_).fit(data)
         return self

@@ -1,7 +1,8 @@
 """The seed method: retention × ARPU, summed over a finite horizon.
 
 ``LTV_H = Σ_{t<H} ARPU·R(t)`` with ``R`` the sBG fit, the rational fit, or their mean
-(``ensemble``, the default: one tends to under- and the other to over-estimate), and ARPU the
+(``ensemble``, the default: one tends to under- and the other to over-estimate), or the
+beta-discrete-Weibull fit (``bdw``: sBG with churn that changes with tenure), and ARPU the
 moving average of revenue per active user. Observed days enter as observed. See
 :mod:`ltvcore.ltv` for the interval.
 """
@@ -16,12 +17,12 @@ from ltvcore.arpu import ArpuEstimate, estimate_arpu
 from ltvcore.data.cohorts import CohortData
 from ltvcore.ltv import CurveLTV, fit_interval, unobserved_share, z_value
 from ltvcore.models.base import ModelDefaults
-from ltvcore.retention import RationalRetention, SBGRetention, activity_curve
+from ltvcore.retention import BdWRetention, RationalRetention, SBGRetention, activity_curve
 from ltvcore.retention.geometric import GeometricRetention
 
 __all__ = ["CurveModel", "RETENTION_CHOICES"]
 
-RETENTION_CHOICES = ("ensemble", "sbg", "rational")
+RETENTION_CHOICES = ("ensemble", "sbg", "rational", "bdw")
 
 # Log-scale spread of the projected revenue per unit of √ln(horizon / observed span). Over 360
 # synthetic backtests (seeds 1–5 × 12 campaigns × 3 scenarios × 2 kinds, horizons 90–365) the
@@ -41,6 +42,10 @@ ASSUMPTIONS = [
     "Extrapolation error of the projected revenue grows with ln(horizon / observed days) at the "
     "rate calibrated on backtests (extrapolation_sd).",
 ]
+# With retention="bdw" this replaces the sBG and rational lines (ASSUMPTIONS[1:3]).
+BDW_ASSUMPTION = ("BdW: a user's daily churn probability is 1 − (1 − θ)^(t^c − (t−1)^c) on day t of "
+                  "tenure (rising for c > 1, falling for c < 1, one c per group), with θ "
+                  "Beta-distributed across users.")
 
 
 class CurveModel(ModelDefaults):
@@ -49,7 +54,8 @@ class CurveModel(ModelDefaults):
     Parameters
     ----------
     retention
-        ``"ensemble"`` (mean of sBG and rational), ``"sbg"`` or ``"rational"``.
+        ``"ensemble"`` (mean of sBG and rational), ``"sbg"``, ``"rational"`` or ``"bdw"``
+        (beta-discrete-Weibull, :mod:`ltvcore.retention.bdw`).
     arpu_window
         Days in the ARPU moving average.
     confidence
@@ -78,6 +84,8 @@ class CurveModel(ModelDefaults):
             self.fits_["sbg"] = SBGRetention().fit(self.activity_)
         if self.retention in ("ensemble", "rational"):
             self.fits_["rational"] = RationalRetention().fit(self.activity_)
+        if self.retention == "bdw":
+            self.fits_["bdw"] = BdWRetention().fit(self.activity_)
         if self.retention == "geometric":
             self.fits_["geometric"] = GeometricRetention().fit(self.activity_)
         self.arpu_: ArpuEstimate = estimate_arpu(data, window=self.arpu_window)
@@ -124,4 +132,6 @@ class CurveModel(ModelDefaults):
             return [ASSUMPTIONS[0], "Retention falls by a constant daily ratio r after day 1 "
                     "(LTV = ARPU·(1 − r^H)/(1 − r), the old geometric-series metric).",
                     *ASSUMPTIONS[3:]]
+        if self.retention == "bdw":
+            return [ASSUMPTIONS[0], BDW_ASSUMPTION, *ASSUMPTIONS[3:]]
         return list(ASSUMPTIONS)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ltvcore.models.base import ForecastModel
 
-__all__ = ["AUTO_CANDIDATES", "MODELS", "ModelOptions", "ModelSpec", "REGISTRY", "build_model",
+__all__ = ["AUTO_CANDIDATES", "AUTO_LEARNERS", "MODELS", "ModelOptions", "ModelSpec", "REGISTRY", "build_model",
            "pools_groups"]
 
 
@@ -72,10 +72,22 @@ def _calibrated(options: ModelOptions) -> ForecastModel:
                            confidence=options.confidence)
 
 
+def _history(options: ModelOptions) -> ForecastModel:
+    if importlib.util.find_spec("lightgbm") is None:
+        from ltvcore.errors import InputError
+
+        raise InputError("'history' needs LightGBM, which is not installed here "
+                         "(pip install lightgbm==4.7.0)", column="model")
+    from ltvcore.models.history import HistoryModel
+
+    return HistoryModel(horizons=options.horizons, retention=options.retention,
+                        confidence=options.confidence, seed=options.seed)
+
+
 def _auto(options: ModelOptions) -> ForecastModel:
     from ltvcore.models.auto import AutoModel
 
-    return AutoModel(candidates=AUTO_CANDIDATES, options=options)
+    return AutoModel(candidates=AUTO_CANDIDATES, options=options, learners=AUTO_LEARNERS)
 
 
 _SPECS = (
@@ -87,6 +99,8 @@ _SPECS = (
     ModelSpec("btyd", _btyd("nuts"), pools_groups=True, extra="bayes"),
     ModelSpec("btyd:map", _btyd("map"), pools_groups=True, extra="bayes"),
     ModelSpec("btyd:advi", _btyd("advi"), pools_groups=True, extra="bayes"),
+    # Learns from the data's matured groups (LightGBM, a core dependency: no extra).
+    ModelSpec("history", _history, pools_groups=True),
     ModelSpec("auto", _auto, pools_groups=True),
     # auto's candidates: one retention fit of the curve model each
     ModelSpec("curve:ensemble", _curve("ensemble"), pools_groups=False, public=False),
@@ -104,6 +118,12 @@ MODELS: tuple[str, ...] = tuple(spec.name for spec in _SPECS if spec.public)
 # PyMC is installed (the `bayes` extra).
 AUTO_CANDIDATES: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational") + (
     ("btyd:map",) if importlib.util.find_spec("pymc") is not None else ())
+
+
+# Models that learn from the matured groups, like calibrated: auto scores them only by their
+# own out-of-fold backtest on those groups, never in the holdout (without matured groups they
+# are the curve model, and fitting them on a cut-back copy would score the curve model twice).
+AUTO_LEARNERS: tuple[str, ...] = ("history",) if importlib.util.find_spec("lightgbm") is not None else ()
 
 
 def build_model(name: str, options: ModelOptions | None = None) -> ForecastModel:

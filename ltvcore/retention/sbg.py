@@ -22,9 +22,25 @@ import numpy as np
 
 from ltvcore.retention.activity import ActivityCurve
 
-__all__ = ["SBGRetention"]
+__all__ = ["SBGRetention", "survival_counts"]
 
 _LOG_BOUNDS = (-9.0, 9.0)
+
+
+def survival_counts(curve: ActivityCurve) -> tuple[np.ndarray, np.ndarray]:
+    """Day-to-day ``(alive, lost)`` counts, each ``(G, D-1)`` for days ``1 … D-1``.
+
+    Of the users at risk on day ``t``, ``alive`` are still alive on ``t`` and ``lost`` died
+    between ``t-1`` and ``t`` (survival is the activity rate relative to day 0). Every
+    survival law fitted by maximum likelihood here (sBG, BdW) reads the same counts, so their
+    likelihoods are comparable.
+    """
+    rate, at_risk = curve.rate, curve.at_risk
+    base = rate[:, :1]
+    s = np.divide(rate, base, out=np.zeros_like(rate), where=base > 0)
+    alive = at_risk[:, 1:] * s[:, 1:]
+    lost = at_risk[:, 1:] * (s[:, :-1] - s[:, 1:])
+    return alive, np.maximum(lost, 0.0)
 
 
 class SBGRetention:
@@ -52,12 +68,7 @@ class SBGRetention:
 
     @staticmethod
     def _counts(curve: ActivityCurve) -> tuple[np.ndarray, np.ndarray]:
-        rate, at_risk = curve.rate, curve.at_risk
-        base = rate[:, :1]
-        s = np.divide(rate, base, out=np.zeros_like(rate), where=base > 0)
-        alive = at_risk[:, 1:] * s[:, 1:]
-        lost = at_risk[:, 1:] * (s[:, :-1] - s[:, 1:])
-        return alive, np.maximum(lost, 0.0)
+        return survival_counts(curve)
 
     @staticmethod
     def _loglik(u, v, alive, lost, t):

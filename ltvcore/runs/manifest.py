@@ -59,7 +59,7 @@ STATUS_NAME = "_status.json"
 MANIFEST_VERSION = 1
 DIGEST_FIELD = "manifest_sha256"
 PACKAGE_NAME = "ltv-forecast"
-TRACKED_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "pymc", "plotly", "boto3")
+TRACKED_PACKAGES = ("numpy", "pandas", "pyarrow", "duckdb", "scipy", "lightgbm", "pymc", "plotly", "boto3")
 _UNTRACKED = frozenset({MANIFEST_NAME, STATUS_NAME})
 
 

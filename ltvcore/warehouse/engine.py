@@ -9,7 +9,9 @@ the machine, not on the data.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 
 import duckdb
 
@@ -18,11 +20,22 @@ __all__ = ["MEMORY_ENV", "THREADS_ENV", "connect"]
 MEMORY_ENV = "LTV_DUCKDB_MEMORY"
 THREADS_ENV = "LTV_DUCKDB_THREADS"
 DEFAULT_MEMORY = "1GB"
+#: Input rows a 1 GB in-memory database holds as user-days with room to spare.
+IN_MEMORY_ROWS = 12_000_000
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the product's limits."""
-    con = duckdb.connect(":memory:")
+def connect(rows: int = 0) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the product's limits, for about ``rows`` input rows.
+
+    Up to :data:`IN_MEMORY_ROWS` the database is in memory; beyond, it is a scratch file,
+    because an in-memory database cannot evict its tables' blocks, so a day-level table larger
+    than the memory limit would fail instead of spilling (a file costs writes, so small inputs
+    do without). The scratch folder goes with the connection.
+    """
+    scratch = tempfile.mkdtemp(prefix="ltv-duckdb-")
+    database = os.path.join(scratch, "work.duckdb") if rows > IN_MEMORY_ROWS else ":memory:"
+    con = duckdb.connect(database)
+    weakref.finalize(con, shutil.rmtree, scratch, True)
     con.execute(f"SET memory_limit = '{_memory()}'")
     threads = os.environ.get(THREADS_ENV)
     if threads and threads.isdigit() and int(threads) > 0:
@@ -34,17 +47,22 @@ def connect() -> duckdb.DuckDBPyConnection:
     # DuckDB 2.0.1's type pushdown turns TRY_CAST over a CSV column into the reader's strict
     # conversion, so one bad revenue cell aborts the scan instead of counting as a violation.
     con.execute("SET disabled_optimizers = 'type_pushdown'")
-    spill = os.path.join(tempfile.gettempdir(), "ltv-duckdb")
-    con.execute(f"SET temp_directory = '{spill}'")
+    con.execute(f"SET temp_directory = '{os.path.join(scratch, 'spill')}'")
     return con
 
 
 def _memory() -> str:
-    value = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY).strip()
+    """``LTV_DUCKDB_MEMORY``, else half the machine's memory: DuckDB's hash aggregate over
+    many user-days needs room in memory even when it spills (1 GB failed at 100M events)."""
+    value = os.environ.get(MEMORY_ENV, "").strip()
     number = value.rstrip("KMGTBkmgtib ")
-    if not number.replace(".", "", 1).isdigit():
+    if value and number.replace(".", "", 1).isdigit():
+        return value
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
         return DEFAULT_MEMORY
-    return value
+    return f"{max(total // 2 // 2**20, 1024)}MB"
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:

@@ -23,11 +23,22 @@ from ltvcore.data import io
 from ltvcore.errors import InputError
 from ltvcore.warehouse.engine import one
 
-__all__ = ["EventsFile", "load_events"]
+__all__ = ["EventsFile", "estimated_rows", "load_events"]
 
 REQUIRED = ("user_id", "event_date", "revenue")
 BATCH_ROWS = 1 << 20  # rows per Parquet batch when locating a bad row
 CSV_BLOCK = 1 << 24  # bytes per CSV block when locating a bad row
+
+
+def estimated_rows(path: str | Path) -> int:
+    """Rows of an events file, from Parquet metadata or a CSV's size (about 25 bytes a row)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        return int(path.stat().st_size // 25)
+    except (OSError, pa.ArrowInvalid):
+        return 0
 
 
 @dataclass(frozen=True)
@@ -102,7 +113,7 @@ def load_events(con: duckdb.DuckDBPyConnection, path: str | Path) -> EventsFile:
     day = "CAST(event_date AS DATE)" if typed_date else "event_date"
     amount = "TRY_CAST(revenue AS DOUBLE)"
     sql = f"""
-        CREATE OR REPLACE TEMP TABLE user_day_raw AS
+        CREATE OR REPLACE TABLE user_day_raw AS
         SELECT CAST(user_id AS VARCHAR) AS user_id, {day} AS day, SUM({amount}) AS revenue,
                COUNT(*) AS events,
                COUNT(*) FILTER (WHERE {amount} IS NULL OR isnan({amount}) OR isinf({amount})
@@ -112,6 +123,10 @@ def load_events(con: duckdb.DuckDBPyConnection, path: str | Path) -> EventsFile:
     """
     try:
         con.execute(sql)
+    except duckdb.OutOfMemoryException:
+        limit = one(con, "SELECT current_setting('memory_limit')")[0]
+        raise MemoryError(f"{path.name}: DuckDB ran out of memory summing the events; raise "
+                          f"LTV_DUCKDB_MEMORY (now {limit})") from None
     except duckdb.Error as exc:
         for column in REQUIRED:  # the stream reader names what it cannot read or convert
             _locate(path, fmt, column)

@@ -24,7 +24,7 @@ from ltvcore.data import io
 from ltvcore.errors import InputError
 from ltvcore.warehouse import installs as installs_table
 from ltvcore.warehouse.engine import connect, one
-from ltvcore.warehouse.events import batches, load_events
+from ltvcore.warehouse.events import batches, estimated_rows, load_events
 
 __all__ = ["DayArrays", "Inputs", "from_frames", "load_inputs"]
 
@@ -115,7 +115,7 @@ def load_inputs(events: str | Path, installs: str | Path | None = None,
         from ltvcore.warehouse.store import open_warehouse
 
         return open_warehouse(events)
-    con = connect()
+    con = connect(estimated_rows(events))
     names = {"events": Path(events).name}
     paths = {"events": Path(events)}
     summary = load_events(con, events)
@@ -143,7 +143,7 @@ def from_frames(events: pd.DataFrame, installs: pd.DataFrame | None = None,
                       "revenue": pa.array(events["revenue"].to_numpy(dtype=float))})
     con.register("events_frame", frame)
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE events_frame_day AS
+        CREATE OR REPLACE TABLE events_frame_day AS
         SELECT user_id, event_date, SUM(revenue) AS revenue, COUNT(*) AS events
         FROM events_frame GROUP BY ALL
     """)

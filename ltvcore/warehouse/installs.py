@@ -39,7 +39,7 @@ def segment_name(columns: list[str], name: str) -> str:
 def _finish(con: duckdb.DuckDBPyConnection, select: str) -> None:
     """``installs`` from a relation of user_id, install_date, campaign, segments…"""
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE installs AS
+        CREATE OR REPLACE TABLE installs AS
         SELECT CAST(row_number() OVER (ORDER BY user_id) - 1 AS INTEGER) AS iu, *
         FROM ({select})
     """)
@@ -75,7 +75,7 @@ def load_installs(con: duckdb.DuckDBPyConnection, path: str | Path) -> list[str]
         f"AS {SEGMENT}{i + 3}" for i, n in enumerate(segments))
     try:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE installs_raw AS
+            CREATE OR REPLACE TABLE installs_raw AS
             SELECT CAST(user_id AS VARCHAR) AS user_id, install_date AS day, {campaign} AS campaign
                    {', ' + labels if labels else ''}
             FROM {_source(fmt, path, names)}

@@ -32,7 +32,7 @@ from ltvcore.runs.ids import combine_digests
 from ltvcore.warehouse import installs as installs_table
 from ltvcore.warehouse import layout
 from ltvcore.warehouse.engine import connect, one
-from ltvcore.warehouse.events import load_events
+from ltvcore.warehouse.events import estimated_rows, load_events
 from ltvcore.warehouse.inputs import Inputs, _index
 from ltvcore.warehouse.layout import is_warehouse
 from ltvcore.warehouse.queries import query
@@ -134,7 +134,7 @@ class Warehouse:
                              "warehouse)", file=name, column="user_id", row=row)
 
     def _ingest_events(self, path: Path) -> object:
-        con = connect()
+        con = connect(estimated_rows(path))
         summary = load_events(con, path)  # the rules, in SQL; raises before anything is written
         digest = sha256_file(path)[:PART_DIGEST]
         current = self._event_dates()
@@ -242,7 +242,7 @@ def open_warehouse(root: str | os.PathLike[str]) -> Inputs:
     warehouse = Warehouse(root)
     name = Path(root).name or str(root)
     state = layout.fresh_state(root)
-    con = connect()
+    con = connect(sum(int(v.get("user_days", 0)) for v in state["dates"].values()))
     aggregates = _literal(warehouse.root / layout.USER_DAY / "*" / layout.AGGREGATE_FILE)
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW events_day AS

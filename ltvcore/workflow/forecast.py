@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ltvcore.errors import InputError
+from ltvcore.lifecycle.refs import is_ref
 from ltvcore.models.registry import ModelOptions, build_model
 from ltvcore.payback import payback_columns
 from ltvcore.request import ForecastRequest, check_as_of
@@ -103,12 +104,16 @@ def _check_by(request: ForecastRequest, inputs: Inputs) -> None:
 
 
 def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = None, *,
-                 cache: bool = True, shard: tuple[int, int] | None = None) -> ForecastResult:
+                 cache: bool = True, shard: tuple[int, int] | None = None,
+                 store=None) -> ForecastResult:
     """Fit the requested model on data up to as-of and forecast every horizon.
 
     ``model`` overrides ``request.model`` with any name :func:`build_model` knows, such as
     auto's candidates (``"btyd:map"``); the benchmarks score those side by side. ``shard``
-    ``(index, count)`` forecasts only that shard's groups.
+    ``(index, count)`` forecasts only that shard's groups. A registered model
+    (``NAME@champion`` / ``NAME@VERSION``, :mod:`ltvcore.lifecycle`) is loaded, verified, from
+    ``store`` (the run's store; default ``$LTV_STORE``), and ``params.json`` records the exact
+    version as ``model_version``.
     """
     timings = {}
     start = time.perf_counter()
@@ -134,7 +139,15 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     start = time.perf_counter()
     options = ModelOptions(retention=request.retention, confidence=request.confidence,
                            seed=request.seed, horizons=request.horizons, cache=cache)
-    fitted = build_model(model or request.model, options).fit(data)
+    name = model or request.model
+    model_version = None
+    if is_ref(name):
+        from ltvcore.lifecycle.forecasting import registered_model
+
+        estimator, model_version = registered_model(name, store, options)
+    else:
+        estimator = build_model(name, options)
+    fitted = estimator.fit(data)
     warnings.extend(fitted.warnings)
     n_days = max(request.horizons)
     curve = fitted.predict(n_days)
@@ -185,6 +198,8 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     }
     if fitted.selection is not None:
         params["model_selection"] = fitted.selection
+    if model_version is not None:
+        params["model_version"] = model_version
     return ForecastResult(forecast=forecast, curve=daily, params=params, warnings=warnings,
                           as_of=as_of, timings=timings)
 

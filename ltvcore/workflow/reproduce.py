@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ltvcore.errors import InputError
+from ltvcore.lifecycle.forecasting import store_of_run
 from ltvcore.request import ForecastRequest
 from ltvcore.runs.audit import verify
 from ltvcore.runs.manifest import code_info, environment_differences, environment_info, read_manifest
@@ -91,7 +92,9 @@ def _reproduce(run: str, scratch: Path) -> Comparison:
                          _optional(snapshot / "spend.parquet"))
     inputs.names = dict(manifest.get("inputs") or inputs.names)
     again = scratch / "again"
-    staged = stage(inputs, request, again, input_digest=manifest.get("input_digest"))
+    # A registered model (NAME@VERSION, pinned in the request) loads from the run's own store.
+    staged = stage(inputs, request, again, input_digest=manifest.get("input_digest"),
+                   store=store_of_run(run))
     compute(staged, cache=False)
     (again / RUN_INFO).unlink()
     from ltvcore.report import write_report

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from ltvcore.lifecycle.forecasting import pin_request
+from ltvcore.lifecycle.refs import is_ref, parse_ref
 from ltvcore.models import pools_groups
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, manifest
@@ -55,6 +57,7 @@ class Staged:
     input_digest: str
     directory: Path
     pending: _Writer | None = None
+    store: Any = None  # where a registered model (NAME@VERSION) is loaded from
 
     def wait(self) -> None:
         """Block until the snapshot's files are written (re-raising a failure)."""
@@ -93,13 +96,17 @@ def _existing(target: ArtifactStore, run_id: str) -> Outcome | None:
 
 
 def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
-          snapshot: bool = True, input_digest: str | None = None) -> Staged:
+          snapshot: bool = True, input_digest: str | None = None, store=None) -> Staged:
     """Cut the inputs at as-of, write their snapshot and derive the run id.
 
     ``input_digest`` identifies the input data (:func:`input_files_digest`); without it the
     digest of the snapshot stands in. With it, the snapshot's files are written in a thread
-    while the forecast computes (:func:`compute` waits for them before it returns).
+    while the forecast computes (:func:`compute` waits for them before it returns). ``store``
+    holds the registered models a request may name (default ``$LTV_STORE``).
     """
+    if is_ref(request.model) and not parse_ref(request.model).pinned:
+        # NAME@champion names the run by the version it means now (callers usually pin first)
+        request = pin_request(request, store)
     as_of = resolve_as_of(inputs, request)
     original, request = request, request.replace(as_of=as_of)
     directory.mkdir(parents=True, exist_ok=True)
@@ -117,7 +124,7 @@ def stage(inputs: Inputs, request: ForecastRequest, directory: Path, *,
     # already pins what "latest" means, and the API must name the run before reading data.
     run_id = planned_run_id(original, digest)
     return Staged(run_id=run_id, request=request, inputs=inputs, input_digest=digest,
-                  directory=directory, pending=pending)
+                  directory=directory, pending=pending, store=store)
 
 
 class _Writer(threading.Thread):
@@ -156,7 +163,10 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
     drew_none = False
     shard = None
     if shard_count > 1:
-        if pools_groups(staged.request.model) or not inputs.has_installs:
+        # A registered model's family is known from its card only: never split it (one shard
+        # computing every group costs time, never changes the result).
+        pools = is_ref(staged.request.model) or pools_groups(staged.request.model)
+        if pools or not inputs.has_installs:
             # Without installs every user is in the one group "all": the first shard has it.
             drew_none = shard_index > 0
         else:
@@ -172,11 +182,13 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
         (staged.directory / "params.json").write_text(json.dumps({"groups": []}))
     else:
         _tell(progress, "fitting")
-        result = run_forecast(inputs, staged.request, cache=cache, shard=shard)
+        result = run_forecast(inputs, staged.request, cache=cache, shard=shard, store=staged.store)
         _tell(progress, "writing")
         write_outputs(result, staged.directory)
         info.update(warnings=result.warnings, timings=result.timings,
                     groups=int(result.forecast.drop_duplicates(list(staged.request.by)).shape[0]))
+        if result.params.get("model_version"):
+            info["model_version"] = result.params["model_version"]
     staged.wait()
     (staged.directory / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
     return info
@@ -207,7 +219,9 @@ def publish(directory: Path, store=None, *, requested_by: str | None = None) -> 
         directory, run_id=run_id, request=info["request"], as_of=info["as_of"],
         requested_by=requested_by, seed=info["request"].get("seed"), timings=info["timings"],
         extra={"input_digest": info["input_digest"], "warnings": info["warnings"],
-               "inputs": info["inputs"]},
+               "inputs": info["inputs"],
+               # the exact registered version a NAME@... request used (absent otherwise)
+               **({"model_version": info["model_version"]} if info.get("model_version") else {})},
     )
     manifest.write_manifest(directory, content)
     return run_id, target.commit(run_id, directory), False
@@ -221,7 +235,9 @@ def forecast_to_store(request: ForecastRequest, *, events, installs=None, spend=
     ``progress`` is told each stage: ``reading``, ``aggregating``, ``fitting``, ``writing``.
     """
     digest = input_files_digest({"events": events, "installs": installs, "spend": spend})
-    reused = _existing(open_store(store), planned_run_id(request, digest))
+    target = open_store(store)
+    request = pin_request(request, target)  # NAME@champion → NAME@VERSION before the id
+    reused = _existing(target, planned_run_id(request, digest))
     if reused is not None:
         return reused
     _tell(progress, "reading")
@@ -241,9 +257,10 @@ def forecast_inputs_to_store(request: ForecastRequest, inputs: Inputs, *, store=
     """
     started = time.perf_counter()
     target = open_store(store)
+    request = pin_request(request, target, check=False)
     with staging(target) as directory:
         _tell(progress, "aggregating")
-        staged = stage(inputs, request, directory, input_digest=input_digest)
+        staged = stage(inputs, request, directory, input_digest=input_digest, store=target)
         existing = _existing(target, staged.run_id)
         if existing is not None:
             staged.wait()  # before the staging folder goes

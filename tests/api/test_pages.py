@@ -19,6 +19,7 @@ from ltvcore.api import pages
 
 EVIL = '<script>alert("x")</script>&\'"<img src=x onerror=alert(1)><!--'
 PREFIX = '/st"age\'<b>'
+NAV_LINKS = 3  # layout.html's navigation: the form, the runs, the models
 
 
 class Parsed(HTMLParser):
@@ -65,8 +66,8 @@ def page_data(page: str) -> Any:
 
 def assert_frame(parsed: Parsed) -> None:
     """What layout.html gives every page: the navigation (links escaped) and inline CSS."""
-    links = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"][:2]
-    assert links == [f"{PREFIX}/", f"{PREFIX}/forecasts"]
+    links = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"][:NAV_LINKS]
+    assert links == [f"{PREFIX}/", f"{PREFIX}/forecasts", f"{PREFIX}/models"]
     assert "img" not in parsed.names() and "b" not in parsed.names()
     assert [tag for tag, _ in parsed.tags].count("style") == 1
     assert not any("src" in attrs for _, attrs in parsed.tags)  # self-contained: nothing loaded
@@ -111,7 +112,7 @@ def test_runs_page_escapes_every_cell() -> None:
     assert_frame(parsed)
     rows = [attrs["data-run"] for tag, attrs in parsed.tags if tag == "tr" and "data-run" in attrs]
     assert rows == ["r-1", EVIL]
-    hrefs = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"][2:]
+    hrefs = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"][NAV_LINKS:]
     assert hrefs == [f"{PREFIX}/forecasts/r-1", f"{PREFIX}/forecasts/{EVIL}"]
     assert "".join(parsed.text).count(EVIL) == 4  # requester, dataset, summary, second run id
     assert "None" not in "".join(parsed.text)  # a missing requester is an empty cell

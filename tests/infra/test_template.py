@@ -282,6 +282,22 @@ def test_the_pipeline_reads_the_committed_aggregates_never_raw_events(doc):
     assert not any("/events" in r or r.endswith("/warehouse/*") for r in reads)
 
 
+def test_the_forecast_step_can_load_registered_models_read_only(doc):
+    """A request may name NAME@champion: the step opens the registry in $LTV_STORE (the bucket)."""
+    steps = {s["Name"]: s["Arguments"] for s in _pipeline(doc, "forecast")["Steps"]}
+    assert steps["Forecast"]["Environment"]["LTV_STORE"] == "s3://${ArtifactBucket}"
+    statements = [s for key, p in resources(doc, "AWS::IAM::Policy").items() if "ProcessingRole" in key
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+    def targets(action: str) -> list[str]:
+        return [flatten(r) for s in statements
+                if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+
+    assert any(r.endswith("/models/*") for r in targets("s3:GetObject"))
+    assert not any("/models/" in r for r in targets("s3:PutObject"))
+
+
 def test_processing_image_is_an_asset_built_from_the_dockerfile(built):
     stack = built[0]
     outdir = Path(stack.node.root.outdir)
@@ -303,21 +319,8 @@ def test_processing_image_is_an_asset_built_from_the_dockerfile(built):
 # --------------------------------------------------------------------------- API
 
 
-def test_api_routes_all_iam_authorised(doc):
-    methods = resources(doc, "AWS::ApiGateway::Method")
-    seen = set()
-    for method in methods.values():
-        props = method["Properties"]
-        assert props["AuthorizationType"] == "AWS_IAM"
-        assert props["Integration"]["Type"] == "AWS_PROXY"
-        seen.add((props["HttpMethod"], json.dumps(props["ResourceId"], sort_keys=True)))
-    assert sorted(m for m, _ in seen) == ["GET", "GET", "GET", "GET", "POST"]
-    paths = sorted(r["Properties"]["PathPart"] for r in resources(doc, "AWS::ApiGateway::Resource").values())
-    assert paths == ["files", "forecasts", "{name}", "{run_id}"]
-
-
-def test_run_files_route_is_declared_like_the_others(doc):
-    """run.html links /forecasts/{id}/files/{name}: without the route API Gateway answers 403."""
+def _api_paths(doc) -> dict[str, str]:
+    """Logical id of each API Gateway resource → its path (``/forecasts/{run_id}``)."""
     api_resources = resources(doc, "AWS::ApiGateway::Resource")
 
     def path(logical: str) -> str:
@@ -326,26 +329,147 @@ def test_run_files_route_is_declared_like_the_others(doc):
         prefix = path(parent["Ref"]) if "Ref" in parent else ""
         return f"{prefix}/{props['PathPart']}"
 
-    (name,) = [key for key, r in api_resources.items() if r["Properties"]["PathPart"] == "{name}"]
-    assert path(name) == "/forecasts/{run_id}/files/{name}"
-    (method,) = [m["Properties"] for m in resources(doc, "AWS::ApiGateway::Method").values()
-                 if m["Properties"]["ResourceId"] == {"Ref": name}]
-    assert method["HttpMethod"] == "GET" and method["AuthorizationType"] == "AWS_IAM"
+    return {logical: path(logical) for logical in api_resources}
+
+
+def _methods(doc) -> dict[tuple[str, str], dict]:
+    """(HTTP method, path) → the method's properties."""
+    paths = _api_paths(doc)
+    methods = {}
+    for method in resources(doc, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        path = paths[props["ResourceId"]["Ref"]] if "Ref" in props["ResourceId"] else "/"
+        methods[(props["HttpMethod"], path)] = props
+    return methods
+
+
+BROWSER_ROUTES = {("GET", "/"), ("GET", "/forecasts"), ("POST", "/forecasts"), ("GET", "/forecasts/{run_id}"),
+                  ("GET", "/forecasts/{run_id}/files/{name}"), ("GET", "/models"),
+                  ("POST", "/models/{name}/{version}/promote"), ("GET", "/models/{name}/{version}/plots.html")}
+PAGES_ONLY = ("/", "/models/{name}/{version}/plots.html")  # HTML for people: no /api twin
+TOOL_ROUTES = {(verb, f"/api{path}") for verb, path in BROWSER_ROUTES if path not in PAGES_ONLY}
+SIGN_IN_ROUTES = {("GET", f"/auth/{name}") for name in ("login", "callback", "logout", "signed-out")}
+
+
+def test_every_route_needs_a_person_or_an_iam_signature_but_the_sign_in(doc):
+    methods = _methods(doc)
+    assert set(methods) == BROWSER_ROUTES | TOOL_ROUTES | SIGN_IN_ROUTES
+    (authorizer_id,) = resources(doc, "AWS::ApiGateway::Authorizer")
+    for route in BROWSER_ROUTES:
+        props = methods[route]
+        assert props["AuthorizationType"] == "CUSTOM", route
+        assert props["AuthorizerId"] == {"Ref": authorizer_id}, route
+    for route in TOOL_ROUTES:
+        assert methods[route]["AuthorizationType"] == "AWS_IAM", route
+    anonymous = {route for route, props in methods.items() if props["AuthorizationType"] == "NONE"}
+    assert anonymous == SIGN_IN_ROUTES  # they only redirect, on a Lambda that reads nothing
+    for route, props in methods.items():
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        target = props["Integration"]["Uri"]["Fn::Join"][1][-2]["Fn::GetAtt"][0]
+        assert ("AuthLambda" in target) == (route in SIGN_IN_ROUTES), route
+        assert "ApiHandler" in target or route in SIGN_IN_ROUTES, route
+
+
+def test_the_sign_in_lambda_may_read_nothing(doc):
+    policies = [p for key, p in resources(doc, "AWS::IAM::Policy").items()
+                if "AuthLambda" in key or "AuthorizerLambda" in key]
+    assert len(policies) == 2
+    for policy in policies:
+        actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                   for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        assert actions <= {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
+                           "xray:PutTelemetryRecords"}, actions
+
+
+def test_the_authoriser_verifies_every_request_uncached(doc):
+    (authorizer,) = resources(doc, "AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["Type"] == "REQUEST" and props["AuthorizerResultTtlInSeconds"] == 0
+    assert "AuthorizerLambda" in json.dumps(props["AuthorizerUri"])
+    env = _function(doc, "AuthorizerLambda")["Environment"]["Variables"]
+    (pool,) = resources(doc, "AWS::Cognito::UserPool")
+    (client,) = resources(doc, "AWS::Cognito::UserPoolClient")
+    assert env["LTV_AUTH_CLIENT_ID"] == {"Ref": client}
+    assert flatten(env["LTV_AUTH_ISSUER"]) == f"https://cognito-idp.${{AWS::Region}}.${{AWS::URLSuffix}}/${{{pool}}}"
+    assert "LTV_AUTH_JWKS_URL" not in env  # the pool's own, derived from the issuer
+
+
+def test_an_unsigned_browser_request_gets_the_sign_in_page(doc):
+    (response,) = [r["Properties"] for r in resources(doc, "AWS::ApiGateway::GatewayResponse").values()
+                   if r["Properties"]["ResponseType"] == "UNAUTHORIZED"]
+    assert response["StatusCode"] == "401"
+    assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'text/html; charset=utf-8'"
+    for page in response["ResponseTemplates"].values():
+        assert 'href="/$context.stage/auth/login"' in page and "location.replace" in page
+
+
+def test_user_pool_is_closed_strong_and_kept(doc):
+    (pool,) = resources(doc, "AWS::Cognito::UserPool").values()
+    props = pool["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+    assert props["MfaConfiguration"] == "ON" and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    policy = props["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 14 and all(policy[k] for k in (
+        "RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))
+    assert props["DeletionProtection"] == "ACTIVE" and pool["DeletionPolicy"] == "Retain"
+    assert not resources(doc, "AWS::Cognito::UserPoolIdentityProvider")  # none configured by default
+
+
+def test_app_client_is_public_code_grant_only_for_the_api_callback(doc):
+    (client,) = resources(doc, "AWS::Cognito::UserPoolClient").values()
+    props = client["Properties"]
+    assert props["GenerateSecret"] is False  # public: the sign-in sends a PKCE challenge instead
+    assert props["AllowedOAuthFlows"] == ["code"] and props["AllowedOAuthFlowsUserPoolClient"] is True
+    assert props["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]  # no password flows
+    assert props["AllowedOAuthScopes"] == ["openid", "email", "profile"]
+    (api,) = resources(doc, "AWS::ApiGateway::RestApi")
+    base = f"https://${{{api}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/v1"
+    assert [flatten(u) for u in props["CallbackURLs"]] == [f"{base}/auth/callback"]
+    assert [flatten(u) for u in props["LogoutURLs"]] == [f"{base}/auth/signed-out"]
+    assert props["SupportedIdentityProviders"] == ["COGNITO"]
+    assert props["IdTokenValidity"] == DEFAULTS["sessionHours"] * 60
+    assert props["TokenValidityUnits"]["IdToken"] == "minutes"
+    (domain,) = resources(doc, "AWS::Cognito::UserPoolDomain").values()
+    assert flatten(domain["Properties"]["Domain"]) == "ltvforecast-${AWS::AccountId}"
+    env = _function(doc, "AuthLambda")["Environment"]["Variables"]
+    assert flatten(env["LTV_AUTH_REDIRECT_URI"]) == f"{base}/auth/callback"
+    assert flatten(env["LTV_AUTH_LOGOUT_URI"]) == f"{base}/auth/signed-out"
+    assert env["LTV_AUTH_SESSION_SECONDS"] == str(DEFAULTS["sessionHours"] * 3600)
+    assert env["LTV_AUTH_IDENTITY_PROVIDER"] == ""
+
+
+def test_run_files_route_is_declared_like_the_others(doc):
+    """run.html links /forecasts/{id}/files/{name}: without the route API Gateway answers 403."""
+    method = _methods(doc)[("GET", "/forecasts/{run_id}/files/{name}")]
+    assert method["AuthorizationType"] == "CUSTOM"
     assert method["Integration"]["Type"] == "AWS_PROXY"
     assert method["RequestParameters"] == {"method.request.path.run_id": True,
                                            "method.request.path.name": True}
 
 
+def test_the_api_may_read_the_registry_and_write_only_stage_events(doc):
+    (policy,) = [p for key, p in resources(doc, "AWS::IAM::Policy").items() if "ApiHandlerRole" in key]
+
+    def targets(action: str) -> list[str]:
+        return [flatten(r) for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+
+    assert any(r.endswith("/models/*") for r in targets("s3:GetObject"))
+    writes = targets("s3:PutObject")
+    assert any(r.endswith("/models/*/stages/*") for r in writes)
+    assert not any(r.endswith("/models/*") for r in writes)
+
+
 def test_api_validates_requests(template, doc):
-    post = next(m["Properties"] for m in resources(doc, "AWS::ApiGateway::Method").values()
-                if m["Properties"]["HttpMethod"] == "POST")
+    post = _methods(doc)[("POST", "/forecasts")]
     assert "application/json" in post["RequestModels"]
+    assert _methods(doc)[("POST", "/api/forecasts")]["RequestModels"] == post["RequestModels"]
     validators = {k: v["Properties"] for k, v in resources(doc, "AWS::ApiGateway::RequestValidator").items()}
     assert validators[post["RequestValidatorId"]["Ref"]]["ValidateRequestBody"] is True
     model = next(iter(resources(doc, "AWS::ApiGateway::Model").values()))["Properties"]
     assert model["Schema"]["required"] == ["dataset"]
-    run = next(m["Properties"] for m in resources(doc, "AWS::ApiGateway::Method").values()
-               if m["Properties"].get("RequestParameters"))
+    run = _methods(doc)[("GET", "/forecasts/{run_id}")]
     assert run["RequestParameters"] == {"method.request.path.run_id": True}
     template.has_resource_properties("AWS::ApiGateway::GatewayResponse", {
         "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400",
@@ -369,7 +493,7 @@ def test_api_stage_throttles_logs_and_traces(template):
 
 def test_lambdas_traced_json_logged_latest_python(doc):
     functions = resources(doc, "AWS::Lambda::Function")
-    assert len(functions) == 5
+    assert len(functions) == 7
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.14"
@@ -401,7 +525,7 @@ def test_alarms_on_failed_runs_and_errors_notify_the_topic(doc):
     refresh = next(a for key, a in alarms.items() if "WarehouseRefreshFailed" in key)
     assert refresh["MetricName"] == "ExecutionsFailed" and "WarehouseStateMachine" in json.dumps(refresh["Dimensions"])
     assert not any(a.get("Namespace") == "AWS/Sagemaker/ModelBuildingPipeline" for a in alarms.values())
-    assert sum(1 for a in alarms.values() if a.get("MetricName") == "Errors") == 5
+    assert sum(1 for a in alarms.values() if a.get("MetricName") == "Errors") == 7
     for alarm in alarms.values():
         assert len(alarm["AlarmActions"]) == 1
 
@@ -421,7 +545,7 @@ def test_no_wildcard_resource_except_for_actions_without_resource_level_permissi
 
 
 def test_outputs_for_engineers(doc):
-    assert {"ApiUrl", "ArtifactBucketName", "StoreUri", "WarehouseUri", "StateMachineArn",
-            "WarehouseRefreshStateMachineArn", "GlueDatabaseName", "AthenaWorkGroupName",
-            "AlarmTopicArn"} <= set(doc["Outputs"])
+    assert {"ApiUrl", "ToolsApiUrl", "UserPoolId", "SignInDomain", "ArtifactBucketName", "StoreUri",
+            "WarehouseUri", "StateMachineArn", "WarehouseRefreshStateMachineArn", "GlueDatabaseName",
+            "AthenaWorkGroupName", "AlarmTopicArn"} <= set(doc["Outputs"])
     assert "DailyPreparePipelineName" not in doc["Outputs"] and "WarehouseRawUri" not in doc["Outputs"]

@@ -14,7 +14,12 @@ VARIANT = {"ltv:objectLock": "true", "ltv:objectLockRetentionDays": "2555",
            "ltv:dailyPrepareSchedule": "cron(30 2 * * ? *)", "ltv:apiThrottleRateLimit": "3",
            "ltv:pipelineTimeoutMinutes": "90", "ltv:processingMaxRuntimeMinutes": "10",
            "ltv:slackSecretName": "team/slack-webhooks",
-           "ltv:alarmEmail": "ops@example.com", "ltv:athenaScanLimitGb": "5", "ltv:stackName": "Ltv-Audit"}
+           "ltv:alarmEmail": "ops@example.com", "ltv:athenaScanLimitGb": "5", "ltv:stackName": "Ltv-Audit",
+           # as `-c` passes it: JSON text
+           "ltv:identityProvider": json.dumps({"type": "OIDC", "name": "CompanyOkta",
+                                               "issuer": "https://company.okta.example",
+                                               "clientId": "0oa1b2c3", "clientSecretName": "ltv/okta-client"}),
+           "ltv:loginDomainPrefix": "ltv-audit-sign-in", "ltv:sessionHours": "12"}
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +70,24 @@ def test_warehouse_names_follow_the_stack_and_the_scan_limit_its_setting(doc):
     names = {m["Properties"]["StateMachineName"] for m in resources(doc, "AWS::StepFunctions::StateMachine").values()
              if "StateMachineName" in m["Properties"]}
     assert names == {"Ltv-Audit-warehouse-refresh"}
+
+
+def test_sign_in_federates_to_the_configured_oidc_provider(doc):
+    ((oidc, provider),) = resources(doc, "AWS::Cognito::UserPoolIdentityProvider").items()
+    props = provider["Properties"]
+    assert (props["ProviderName"], props["ProviderType"]) == ("CompanyOkta", "OIDC")
+    details = props["ProviderDetails"]
+    assert details["oidc_issuer"] == "https://company.okta.example" and details["client_id"] == "0oa1b2c3"
+    # resolved by CloudFormation at deploy time: the secret itself is never in the template
+    assert details["client_secret"] == "{{resolve:secretsmanager:ltv/okta-client:SecretString:::}}"
+    assert "email" in details["authorize_scopes"].split()
+    assert props["AttributeMapping"] == {"email": "email"}
+    (client,) = resources(doc, "AWS::Cognito::UserPoolClient").values()
+    # the provider's name (a Ref: created first), not the pool's own users
+    assert client["Properties"]["SupportedIdentityProviders"] == [{"Ref": oidc}]
+    assert client["Properties"]["IdTokenValidity"] == 12 * 60
+    (domain,) = resources(doc, "AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["Domain"] == "ltv-audit-sign-in"
+    auth = next(f["Properties"] for key, f in resources(doc, "AWS::Lambda::Function").items() if "AuthLambda" in key)
+    assert auth["Environment"]["Variables"]["LTV_AUTH_IDENTITY_PROVIDER"] == {"Ref": oidc}
+    assert auth["Environment"]["Variables"]["LTV_AUTH_SESSION_SECONDS"] == str(12 * 3600)

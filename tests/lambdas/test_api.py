@@ -153,3 +153,45 @@ def test_importing_the_api_handler_never_imports_pandas_or_numpy():
                                "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_a_signed_in_person_is_the_requester_not_a_header(api):
+    """Browser routes: the authoriser's verified e-mail (requestContext.authorizer) is recorded."""
+    module, states, machine = api
+    event = _event("POST", "/forecasts", {"dataset": "demo"})
+    event["headers"]["X-Ltv-User"] = "mallory"
+    event["requestContext"]["identity"] = {"sourceIp": "10.0.0.1", "userArn": None, "caller": None}
+    event["requestContext"]["authorizer"] = {"principalId": "okta_ana", "username": "okta_ana",
+                                             "email": "ana@example.com", "sub": "5b1c"}
+    status, answer = _call(module, event)
+    assert status == 202
+    (execution,) = states.list_executions(stateMachineArn=machine)["executions"]
+    started = json.loads(states.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert started["requested_by"] == "ana@example.com"
+
+
+def test_tools_reach_the_same_routes_under_api(api):
+    """/api/... (IAM) is the same app: the prefix is taken off, and kept in the links it builds."""
+    module, states, machine = api
+    event = _event("POST", "/api/forecasts", {"dataset": "demo", "horizons": [30, 365]})
+    status, answer = _call(module, event)
+    expected = _expected_run_id(ForecastRequest(dataset="demo", horizons=(30, 365)))
+    assert status == 202
+    assert answer == {"run_id": expected, "status_url": f"https://{DOMAIN}/v1/api/forecasts/{expected}"}
+    (execution,) = states.list_executions(stateMachineArn=machine)["executions"]
+    started = json.loads(states.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert started["requested_by"] == USER  # the IAM identity
+    status, run = _call(module, _event("GET", f"/api/forecasts/{expected}", resource="/api/forecasts/{run_id}",
+                                       path_parameters={"run_id": expected}))
+    assert status == 200 and run["run_id"] == expected
+
+
+def test_only_api_gateway_resources_under_api_lose_the_prefix():
+    from infra.api import TOOLS_PREFIX
+
+    module = load_handler("api")
+    assert module.TOOLS_PREFIX == f"/{TOOLS_PREFIX}"  # the prefix the stack deploys the twin under
+    browser = {"resource": "/forecasts/{run_id}", "path": "/api/forecasts"}
+    assert module.route_event(browser) is browser
+    tools = module.route_event({"resource": "/api/models", "path": "/api/models"})
+    assert (tools["resource"], tools["path"]) == ("/models", "/models")

@@ -5,6 +5,7 @@ import pandas as pd
 
 from ltvcore import sample
 from ltvcore.models import AUTO_CANDIDATES
+from ltvcore.models.registry import AUTO_LEARNERS
 from ltvcore.request import ForecastRequest
 from ltvcore.workflow.forecast import Inputs, from_frames, run_forecast
 
@@ -57,7 +58,7 @@ def test_auto_chooses_by_backtest_when_history_exists():
     selection = result.params["model_selection"]
     backtest = selection["backtest"]
     assert backtest["horizons"] == [30, 90, 180] and min(backtest["groups"].values()) >= 8
-    assert set(backtest["mape"]) == {*AUTO_CANDIDATES, "calibrated"}
+    assert set(backtest["mape"]) == {*AUTO_CANDIDATES, *AUTO_LEARNERS, "calibrated"}
     assert selection["choice"] == min(backtest["mape"], key=backtest["mape"].get)
     assert "backtest" in selection["method"]
     assert set(result.forecast["model"]) == {selection["choice"].split(":")[0]}

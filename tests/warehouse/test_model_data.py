@@ -69,3 +69,13 @@ def test_users_and_days_come_in_the_same_order_every_time(sample_dir):
     b, _ = _both(sample_dir)
     for name in ("user_group", "user_age", "user_index", "user_day", "user_revenue"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_large_inputs_spill_through_a_scratch_database_with_the_same_result(sample_dir, monkeypatch):
+    from ltvcore.warehouse import engine
+
+    small, _ = _both(sample_dir)
+    monkeypatch.setattr(engine, "IN_MEMORY_ROWS", 10)  # every input counts as large
+    large, _ = _both(sample_dir)
+    for name in (*ARRAYS, "user_group", "user_age", "user_index", "user_day", "user_revenue"):
+        np.testing.assert_array_equal(getattr(large, name), getattr(small, name), err_msg=name)
