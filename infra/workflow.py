@@ -189,9 +189,11 @@ class ForecastWorkflow(Construct):
 
         definition = (start.next(validate).next(run_pipeline).next(publish)
                       .next(notify_success).next(done))
+        # Kept after a destroy (the executions' history), so it must not have a fixed name: a
+        # retained group named /aws/vendedlogs/states/<stack>-forecast made the next deploy
+        # fail with "already exists". CloudFormation names it, new on every fresh deploy.
         log_group = logs.LogGroup(
-            self, "Logs", log_group_name=f"/aws/vendedlogs/states/{config.stackName}-forecast",
-            retention=log_retention(config.logRetentionDays),
+            self, "Logs", retention=log_retention(config.logRetentionDays),
             removal_policy=RemovalPolicy.RETAIN)
         machine = sfn.StateMachine(
             self, "StateMachine",

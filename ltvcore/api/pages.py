@@ -30,6 +30,19 @@ def render(name: str, **context: Any) -> str:
     return _ENV.get_template(name).render(**context)
 
 
+#: One line per built-in model for the form's choice: what it does and when to pick it.
+MODEL_HELP = {
+    "curve": "curve: retention × ARPU fitted per campaign; fast, honest intervals (recommended default)",
+    "geometric": "geometric: constant daily retention; a simple baseline to compare against",
+    "calibrated": "calibrated: curve corrected by campaigns that already reached each horizon",
+    "btyd": "btyd: Bayesian per-user model (buy till you die); the most careful, about a minute",
+    "btyd:map": "btyd:map: the Bayesian model's fast fit, seconds",
+    "btyd:advi": "btyd:advi: the Bayesian model by variational inference",
+    "history": "history: learned from this data's matured campaigns (needs 8 or more)",
+    "auto": "auto: tries the others on this data's own history and keeps the best",
+}
+
+
 def form_page(*, prefix: str, datasets: dict[str, dict[str, Any]],
               registered: list[dict[str, str]] | None = None) -> str:
     """The form; ``registered``: registered models to offer by alias (``{"value", "label"}``,
@@ -38,7 +51,8 @@ def form_page(*, prefix: str, datasets: dict[str, dict[str, Any]],
     registered = list(registered or [])
     data = {"prefix": prefix, "datasets": datasets,
             "models": list(MODELS) + [choice["value"] for choice in registered],
-            "model_labels": {choice["value"]: choice["label"] for choice in registered},
+            "model_labels": {**{m: MODEL_HELP.get(m, m) for m in MODELS},
+                             **{choice["value"]: choice["label"] for choice in registered}},
             "retentions": list(RETENTIONS),
             "defaults": {"model": defaults.model, "retention": defaults.retention}}
     return render("form.html", prefix=prefix, data=data,

@@ -20,8 +20,12 @@ __all__ = ["MEMORY_ENV", "THREADS_ENV", "connect"]
 MEMORY_ENV = "LTV_DUCKDB_MEMORY"
 THREADS_ENV = "LTV_DUCKDB_THREADS"
 DEFAULT_MEMORY = "1GB"
-#: Input rows a 1 GB in-memory database holds as user-days with room to spare.
+#: Input rows an in-memory database always takes; beyond, as many as the memory limit holds at
+#: :data:`BYTES_PER_ROW` (a day-level row with its share of the aggregation's working memory).
 IN_MEMORY_ROWS = 12_000_000
+BYTES_PER_ROW = 100
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "B": 1}
 
 
 def connect(rows: int = 0) -> duckdb.DuckDBPyConnection:
@@ -33,7 +37,8 @@ def connect(rows: int = 0) -> duckdb.DuckDBPyConnection:
     do without). The scratch folder goes with the connection.
     """
     scratch = tempfile.mkdtemp(prefix="ltv-duckdb-")
-    database = os.path.join(scratch, "work.duckdb") if rows > IN_MEMORY_ROWS else ":memory:"
+    in_memory = max(IN_MEMORY_ROWS, _bytes(_memory()) // BYTES_PER_ROW)
+    database = os.path.join(scratch, "work.duckdb") if rows > in_memory else ":memory:"
     con = duckdb.connect(database)
     weakref.finalize(con, shutil.rmtree, scratch, True)
     con.execute(f"SET memory_limit = '{_memory()}'")
@@ -49,6 +54,18 @@ def connect(rows: int = 0) -> duckdb.DuckDBPyConnection:
     con.execute("SET disabled_optimizers = 'type_pushdown'")
     con.execute(f"SET temp_directory = '{os.path.join(scratch, 'spill')}'")
     return con
+
+
+def _bytes(setting: str) -> int:
+    """``1GB``, ``953.6 MiB``… as bytes (0 when it cannot be read)."""
+    text = setting.strip().upper().replace(" ", "")
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * _UNITS[unit])
+            except ValueError:
+                return 0
+    return 0
 
 
 def _memory() -> str:

@@ -204,6 +204,9 @@ def _index(inputs: Inputs) -> Inputs:
         raise InputError(f"user '{who}' has an event before their install date ({installed})",
                          file=name, column="event_date", row=row)
     con.execute("DROP VIEW events_day")
+    # The day-level tables are in the arrays now: their memory goes back to DuckDB's pool.
+    con.execute("DROP TABLE IF EXISTS user_day_raw")
+    con.execute("DROP TABLE IF EXISTS events_frame_day")
     inputs._arrays = arrays
     return inputs
 

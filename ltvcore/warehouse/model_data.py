@@ -80,12 +80,15 @@ def cohort_data(inputs: Inputs, *, by: list[str], as_of: str, observe_days: int,
     eligible = (gid >= 0) & (age + 1 >= observe_days)
     if window_days is not None:
         eligible &= age < window_days
-    kept = eligible[days.user] & (days.date <= _day(as_of))
-    number = np.cumsum(eligible) - 1  # users numbered in iu order
+    kept = eligible[days.user]
+    kept &= days.date <= _day(as_of)
+    # 32-bit indices: at hundreds of millions of user-days every copy counts.
+    number = (np.cumsum(eligible) - 1).astype(np.int32)  # users numbered in iu order
     user = days.user[kept]
     user_index = number[user]
-    user_day = days.date[kept].astype(np.int64) - days.install[user]
+    user_day = days.date[kept] - days.install[user]
     user_revenue = days.revenue[kept]
+    del user, kept
     user_group = gid[eligible]
     user_age = age[eligible]
 

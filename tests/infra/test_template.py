@@ -549,3 +549,15 @@ def test_outputs_for_engineers(doc):
             "WarehouseUri", "StateMachineArn", "WarehouseRefreshStateMachineArn", "GlueDatabaseName",
             "AthenaWorkGroupName", "AlarmTopicArn"} <= set(doc["Outputs"])
     assert "DailyPreparePipelineName" not in doc["Outputs"] and "WarehouseRawUri" not in doc["Outputs"]
+
+
+def test_no_retained_resource_has_a_fixed_name_that_would_block_a_redeploy(template):
+    """After a failed first deploy or a destroy, a retained resource with a fixed name makes the
+    next deploy fail with "already exists"; retained resources are named by CloudFormation."""
+    names = {"AWS::Logs::LogGroup": "LogGroupName", "AWS::S3::Bucket": "BucketName",
+             "AWS::DynamoDB::Table": "TableName", "AWS::SecretsManager::Secret": "Name"}
+    for logical, resource in template.to_json()["Resources"].items():
+        retained = resource.get("DeletionPolicy") == "Retain"
+        key = names.get(resource["Type"])
+        if retained and key:
+            assert key not in resource.get("Properties", {}), logical
