@@ -84,12 +84,19 @@ def _short_time(text: Any) -> str:
         return text
 
 
-def runs_list(args: argparse.Namespace) -> int:
-    """Handler of ``ltv runs list [--store URI]``: a plain aligned table."""
+def _store(args: argparse.Namespace) -> Any:
+    """The ``--store`` argument's store, or None after printing why it is not one."""
     try:
-        store = open_store(getattr(args, "store", None))
+        return open_store(getattr(args, "store", None))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        return None
+
+
+def runs_list(args: argparse.Namespace) -> int:
+    """Handler of ``ltv runs list [--store URI]``: a plain aligned table."""
+    store = _store(args)
+    if store is None:
         return 2
     try:
         runs = store.list_runs()
@@ -110,10 +117,8 @@ def runs_list(args: argparse.Namespace) -> int:
 
 def runs_reindex(args: argparse.Namespace) -> int:
     """Handler of ``ltv runs reindex [--store URI]``."""
-    try:
-        store = open_store(getattr(args, "store", None))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+    store = _store(args)
+    if store is None:
         return 2
     try:
         count = store.rebuild_index()

@@ -11,13 +11,11 @@ a lock, a database or a server.
 from __future__ import annotations
 
 import os
-import time
-import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from ltvcore.files import CHUNK_BYTES, sha256_chunks, sha256_file
+from ltvcore.files import CHUNK_BYTES, create_once, sha256_chunks, sha256_file
 
 if TYPE_CHECKING:
     from ltvcore.runs.store import ArtifactStore
@@ -81,20 +79,7 @@ class _LocalObjects(Objects):
     def put_if_absent(self, key: str, body: bytes, content_type: str | None = None) -> bool:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, target)  # atomic, and refuses an existing name
-            except FileExistsError:
-                return False
-            return True
-        finally:
-            temporary.unlink(missing_ok=True)
+        return create_once(target, body)
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -141,24 +126,10 @@ class _S3Objects(Objects):
         return str(response.get("Error", {}).get("Code", ""))
 
     def put_if_absent(self, key: str, body: bytes, content_type: str | None = None) -> bool:
-        from botocore.exceptions import ClientError
+        from ltvcore.runs.s3_store import put_if_absent
 
         extra = {"ContentType": content_type} if content_type else {}
-        for attempt in range(5):
-            try:
-                self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body,
-                                       IfNoneMatch="*", **extra)
-            except ClientError as error:
-                code = self._code(error)
-                if code in ("PreconditionFailed", "412"):
-                    return False
-                # S3's answer to two conditional writes of one key at once: ask again
-                if code == "ConditionalRequestConflict" and attempt < 4:
-                    time.sleep(0.2 * (attempt + 1))
-                    continue
-                raise
-            return True
-        return False  # pragma: no cover - the loop returns or raises
+        return put_if_absent(self.client, self.bucket, self._full(key), Body=body, **extra)
 
     def _body(self, key: str) -> Any:
         from botocore.exceptions import ClientError

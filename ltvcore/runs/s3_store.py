@@ -47,6 +47,29 @@ _R = TypeVar("_R")
 PARALLEL_REQUESTS = 10
 
 
+def put_if_absent(client: Any, bucket: str, key: str, **arguments: Any) -> bool:
+    """``put_object`` with ``IfNoneMatch="*"``: False when the key exists (412). S3 answers two
+    conditional writes of one key at once with 409 ``ConditionalRequestConflict``: ask again."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(5):
+        body = arguments.get("Body")
+        if body is not None and hasattr(body, "seek"):
+            body.seek(0)
+        try:
+            client.put_object(Bucket=bucket, Key=key, IfNoneMatch="*", **arguments)
+        except ClientError as error:
+            code = _error_code(error)
+            if code in ("PreconditionFailed", "412"):
+                return False
+            if code == "ConditionalRequestConflict" and attempt < 4:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise
+        return True
+    return False  # pragma: no cover - the loop returns or raises
+
+
 class S3Store(ArtifactStore):
     """Runs under ``s3://<bucket>/<prefix>/runs/<run_id>/``.
 
@@ -116,25 +139,8 @@ class S3Store(ArtifactStore):
         return True
 
     def _put_if_absent(self, key: str, **arguments: Any) -> bool:
-        """Conditional put; False when the key exists (412). Retries S3's 409 race answer."""
-        from botocore.exceptions import ClientError
-
-        for attempt in range(5):
-            body = arguments.get("Body")
-            if body is not None and hasattr(body, "seek"):
-                body.seek(0)
-            try:
-                self.client.put_object(Bucket=self.bucket, Key=key, IfNoneMatch="*", **arguments)
-            except ClientError as error:
-                code = _error_code(error)
-                if code in ("PreconditionFailed", "412"):
-                    return False
-                if code == "ConditionalRequestConflict" and attempt < 4:
-                    time.sleep(0.2 * (attempt + 1))
-                    continue
-                raise
-            return True
-        return False  # pragma: no cover
+        """Conditional put; False when the key exists (412)."""
+        return put_if_absent(self.client, self.bucket, key, **arguments)
 
     def _upload(self, run_id: str, name: str, path: Path, digest: FileDigest) -> bool:
         """Upload one data file; False when the run turned out to be complete already."""
