@@ -83,7 +83,7 @@ FORECAST_BODY = apigw.JsonSchema(
 
 class ForecastApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig,
-                 storage: Storage, state_machine: sfn.StateMachine,
+                 storage: Storage, state_machine: sfn.StateMachine, notify: HandlerFunction,
                  code_environment: dict[str, str]) -> None:
         super().__init__(scope, construct_id)
         self.handler = HandlerFunction(
@@ -93,6 +93,7 @@ class ForecastApi(Construct):
                 "LTV_STORE": storage.uri(),
                 "LTV_DATA_DIR": storage.uri(Storage.WAREHOUSE),
                 "LTV_STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                "LTV_NOTIFY_FUNCTION": notify.function.function_name,
                 "LTV_LINK_SECONDS": str(config.reportLinkHours * 3600),
                 **code_environment,
             })
@@ -111,6 +112,10 @@ class ForecastApi(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution"], resources=[self.executions_arn]))
+        # A succeeded run resubmitted with ``notify`` is announced by the workflow's own notify
+        # Lambda (one Slack path); the unqualified function only, where grant_invoke adds ":*".
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[notify.function.function_arn]))
 
         self.access_logs = logs.LogGroup(self, "AccessLogs", removal_policy=RemovalPolicy.RETAIN,
                                          retention=log_retention(config.logRetentionDays))

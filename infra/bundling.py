@@ -3,13 +3,17 @@
 A function's asset is its handler folder (``lambdas/<name>/``), the ``ltvcore`` package source
 and, unless turned off, the third-party packages of ``lambdas/requirements.txt`` installed by
 pip as Linux x86_64 wheels for the Lambda runtime's Python (``--platform manylinux2014_x86_64
---only-binary=:all:``). The pip result is cached per requirements content under
-``build/lambda-deps/`` so one synth installs once for every function.
+--only-binary=:all:``). That Python is the product's one version, ``.python-version`` at the
+repository root (``PYTHON_VERSION``): the Lambda runtime, the processing image's base image, the
+synth environment and the tests' virtual environment (``make``) all read it there. The pip result
+is cached per requirements content under ``build/lambda-deps/`` so one synth installs once for
+every function.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -19,13 +23,24 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-__all__ = ["BundlingError", "LAMBDA_RUNTIME", "ROOT", "ensure_dependencies", "handler_code",
-           "pip_command"]
+__all__ = ["BundlingError", "LAMBDA_RUNTIME", "PYTHON_VERSION", "ROOT", "ensure_dependencies", "handler_code",
+           "pip_command", "python_version"]
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "lambdas" / "requirements.txt"
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
-PYTHON_VERSION = "3.14"
+
+
+def python_version(root: Path = ROOT) -> str:
+    """The product's Python, ``major.minor``, as ``.python-version`` names it (pyenv reads it too)."""
+    text = (root / ".python-version").read_text().strip()
+    if not re.fullmatch(r"3\.\d+", text):
+        raise ValueError(f"{root / '.python-version'}: expected a 'major.minor' version such as 3.12, got {text!r}")
+    return text
+
+
+PYTHON_VERSION = python_version()
+# A runtime CDK knows by name (its bundling image and deprecation dates come with it).
+LAMBDA_RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 

@@ -1,6 +1,7 @@
 """Alarms to an SNS topic: failed or timed-out runs, Lambda errors, API 5xx, a failed or
-timed-out warehouse refresh. The topic is encrypted with a key of its own, because CloudWatch
-cannot publish to a topic under the AWS-managed SNS key."""
+timed-out warehouse refresh, unhandled events in the dead-letter queue. The topic is encrypted
+with a key of its own, because CloudWatch cannot publish to a topic under the AWS-managed SNS
+key."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -29,7 +31,7 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig,
                  state_machine: sfn.StateMachine, refresh: sfn.StateMachine,
                  functions: Mapping[str, lambda_.IFunction],
-                 api: apigw.RestApi) -> None:
+                 api: apigw.RestApi, dead_letters: sqs.IQueue) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(self, "TopicKey", enable_key_rotation=True,
                       description="ltv-forecast alarm topic")
@@ -46,6 +48,11 @@ class Monitoring(Construct):
         for name, function in functions.items():
             self._alarm(f"{name}Errors", function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                         f"The {name} Lambda raised errors")
+        # An event nobody handled is a run whose end or callback may never be recorded.
+        self._alarm("DeadLetters", dead_letters.metric_approximate_number_of_messages_visible(
+                        period=FIVE_MINUTES, statistic="Maximum"),
+                    "An event or asynchronous invocation was not handled after its retries: "
+                    "the EventDeadLetters queue holds it, with the error, to replay")
         self._alarm("ApiServerErrors", api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
                     "The HTTP API answered 5xx")
         # Forecasts of a dataset whose dates failed are refused (naming the date) until a

@@ -60,6 +60,14 @@ def acknowledge(stack: LtvForecastStack) -> None:
     _ack(pipelines.pipeline_role, _resource(stack, pipelines.pipeline_jobs_arn),
          "SageMaker names a pipeline's jobs pipelines-<execution>-<step>-<hash> at run time")
 
+    from infra.bundling import PYTHON_VERSION
+    from infra.function import HandlerFunction
+
+    for handler in (c for c in stack.node.find_all() if isinstance(c, HandlerFunction)):
+        _ack(handler.function, "L1", f"python{PYTHON_VERSION}: the product's one Python "
+             "(.python-version), which the processing image and the tests run too; Lambda "
+             "supports it until 2028")
+
     login = api.login
     for function in (workflow.validate, workflow.callback, notify, api.handler, login.handler,
                      login.authorizer_function):
@@ -96,7 +104,8 @@ def acknowledge(stack: LtvForecastStack) -> None:
     _ack(notify.role, _resource(stack, pipelines.forecast_executions_arn),
          "stops the forecast pipeline's execution of a timed-out or stopped run (ids SageMaker assigns)")
     _ack(workflow.dead_letters, "SQS3", "the dead-letter queue of the EventBridge rule targets "
-         "itself: EventBridge, not an SQS redrive policy, sends to it")
+         "and the Lambdas' asynchronous on-failure destination itself: EventBridge and Lambda, "
+         "not an SQS redrive policy, send to it")
 
     machine_role = workflow.state_machine.role
     _ack(machine_role, record, "reads the pipeline execution recorded for the run that timed out")

@@ -1,10 +1,13 @@
 """The SageMaker side: the processing image, the roles, and the forecast pipeline.
 
-The pipeline document comes from ``sagemaker_jobs.definition`` at synth time; the image, the
-role and the bucket are CloudFormation values, substituted into the document with ``Fn::Sub``
-when the stack deploys. The image is a CDK image asset built from ``sagemaker_jobs/Dockerfile``
-by ``cdk deploy`` (synthesising needs no Docker). The daily aggregation is not a pipeline: it
-runs on Athena (infra/warehouse.py), and the jobs read only what it committed.
+The pipeline document is written by the ``sagemaker`` SDK at synth time
+(``infra.pipeline_definition``, run in the synth environment of ``infra.synth_env``); the image,
+the role and the bucket are CloudFormation values, substituted into the document with
+``Fn::Sub`` when the stack deploys. The image is a CDK image asset built from
+``sagemaker_jobs/Dockerfile`` by ``cdk deploy`` (synthesising needs no Docker), on the product's
+one Python (``PYTHON_VERSION``, passed as the Dockerfile's build argument). The daily
+aggregation is not a pipeline: it runs on Athena (infra/warehouse.py), and the jobs read only
+what it committed.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.bundling import ROOT
+from infra import pipeline_definition as definitions
+from infra.bundling import PYTHON_VERSION, ROOT
 from infra.config import DeploymentConfig
 from infra.storage import Storage
 from ltvcore.lifecycle.registry import MODELS_DIR
 from ltvcore.warehouse import athena, layout
-from sagemaker_jobs import definition as definitions
 
 __all__ = ["ProcessingPipelines"]
 
@@ -48,6 +51,7 @@ class ProcessingPipelines(Construct):
         self.image = ecr_assets.DockerImageAsset(
             self, "Image", directory=str(ROOT), file="sagemaker_jobs/Dockerfile",
             exclude=IMAGE_CONTEXT, ignore_mode=IgnoreMode.DOCKER,
+            build_args={"PYTHON_VERSION": PYTHON_VERSION},
             platform=ecr_assets.Platform.LINUX_AMD64)
         self.environment = {"LTV_CONTAINER_IMAGE": self.image.image_uri, **code_environment}
 

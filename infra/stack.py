@@ -52,7 +52,8 @@ class LtvForecastStack(cdk.Stack):
                                          pipelines=self.pipelines, notify=self.notifications.notify,
                                          code_environment=code)
         self.api = ForecastApi(self, "Api", config=config, storage=self.storage,
-                               state_machine=self.workflow.state_machine, code_environment=code)
+                               state_machine=self.workflow.state_machine,
+                               notify=self.notifications.notify, code_environment=code)
         self.schedule = DailySchedule(self, "Schedule", config=config,
                                       state_machine=self.warehouse.state_machine,
                                       dead_letters=self.workflow.dead_letters)
@@ -66,7 +67,7 @@ class LtvForecastStack(cdk.Stack):
                        "Auth": self.api.login.handler.function,
                        "Authorizer": self.api.login.authorizer_function.function,
                        "WarehouseRefresh": self.warehouse.refresh.function},
-            api=self.api.api)
+            api=self.api.api, dead_letters=self.workflow.dead_letters)
 
         outputs = {
             "ApiUrl": (self.api.url, "The form and runs for people (sign-in through the hosted UI)"),

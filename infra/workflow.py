@@ -1,4 +1,5 @@
-"""The forecast workflow: one Step Functions execution per run, named by the run id.
+"""The forecast workflow: one Step Functions execution per attempt of a run, named by the run id
+(``<run id>-<attempt>`` from the second attempt of a failed run: ``ltvcore.api.attempts``).
 
     Start → Validate → RunPipeline (.waitForTaskToken) → Publish (.sync) → NotifySuccess → Done
     any failure (Catch) → NotifyFailure → Failed
@@ -25,6 +26,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -45,7 +47,14 @@ EXECUTION_STATUS = "Step Functions Execution Status Change"
 # Ends that bypass the state machine's own failure path (FAILED ones after it are ignored by notify).
 UNHANDLED_ENDS = ["TIMED_OUT", "ABORTED", "FAILED"]
 PIPELINE_RECORD = "pipeline.json"  # scratch/runs/<run_id>/pipeline.json, written by the callback
-SAGEMAKER_API_ERRORS = ["SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException"]
+# The two integrations name SageMaker's errors differently (tests/infra/test_validators.py checks
+# every name against botocore's model). ``aws-sdk:`` tasks raise ``SageMaker.<shape>Exception``
+# for modelled errors and the SDK's base ``SageMaker.SageMakerException`` for the rest, which is
+# where throttling and 5xx service errors land (SageMaker models neither). The optimised
+# ``sagemaker:`` integration names the rest ``SageMaker.AmazonSageMakerException``. Quota errors
+# (ResourceLimitExceeded) pass once running jobs end, so both integrations retry them too.
+SAGEMAKER_SDK_RETRY = ["SageMaker.SageMakerException", "SageMaker.ResourceLimitExceededException"]
+SAGEMAKER_JOB_RETRY = ["SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException"]
 PUBLISH_JOB_PREFIX = "ltv-publish-"
 
 
@@ -58,8 +67,9 @@ class ForecastWorkflow(Construct):
         self.storage = storage
         self.pipelines = pipelines
         self.pipeline_record_pattern = f"{Storage.SCRATCH_RUNS}/*/{PIPELINE_RECORD}"
-        # Events EventBridge could not deliver (after its retries) are kept, not lost: a run
-        # whose end was never recorded can be found and replayed from here.
+        # Events EventBridge could not deliver (after its retries), and asynchronous invocations
+        # the Lambdas could not handle (after theirs), are kept, not lost: a run whose end was
+        # never recorded can be found and replayed from here.
         self.dead_letters = sqs.Queue(
             self, "EventDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True, retention_period=Duration.days(14))
@@ -97,6 +107,13 @@ class ForecastWorkflow(Construct):
             targets=[targets.LambdaFunction(self.callback.function, retry_attempts=8,
                                             max_event_age=Duration.hours(6),
                                             dead_letter_queue=self.dead_letters)])
+        # EventBridge invokes asynchronously: its retries end once Lambda accepts the event, and
+        # Lambda's own then apply. Answering a token twice is harmless (the second is dropped as
+        # a late callback), so the callback may retry; what still fails is kept with the
+        # undelivered events, with the error, for a person to replay.
+        self.callback.function.configure_async_invoke(
+            retry_attempts=2, max_event_age=Duration.hours(6),
+            on_failure=destinations.SqsDestination(self.dead_letters))
         self._ends_outside_the_definition(notify)
 
     def _ends_outside_the_definition(self, notify: HandlerFunction) -> None:
@@ -111,6 +128,11 @@ class ForecastWorkflow(Construct):
             targets=[targets.LambdaFunction(notify.function, retry_attempts=8,
                                             max_event_age=Duration.hours(6),
                                             dead_letter_queue=self.dead_letters)])
+        # Also asynchronous (this rule, and the API announcing a reused run): a retry that follows
+        # a delivered message would post it twice, so one retry only.
+        notify.function.configure_async_invoke(
+            retry_attempts=1, max_event_age=Duration.hours(6),
+            on_failure=destinations.SqsDestination(self.dead_letters))
         notify.role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[self.storage.arn(self.pipeline_record_pattern)]))
         notify.role.add_to_policy(iam.PolicyStatement(
@@ -167,13 +189,18 @@ class ForecastWorkflow(Construct):
             # every step's own stopping condition (DeploymentConfig.pipeline_wait_minutes).
             task_timeout=sfn.Timeout.duration(Duration.minutes(config.pipeline_wait_minutes)),
             comment="start the SageMaker pipeline; its status-change callback ends the wait")
-        run_pipeline.add_retry(errors=SAGEMAKER_API_ERRORS, interval=Duration.seconds(30),
+        # A call that failed on the service side may still have started a pipeline: the retry
+        # then starts a second one, whose callback carries the live token (the first one's
+        # token died with the failed attempt, and its callback is dropped quietly). A
+        # ClientRequestToken would instead hand back the first pipeline, with the dead token,
+        # and the run would wait until its timeout.
+        run_pipeline.add_retry(errors=SAGEMAKER_SDK_RETRY, interval=Duration.seconds(30),
                                max_attempts=3, backoff_rate=2)
         run_pipeline.add_catch(self._stop_pipeline(notify_failure, run_id), errors=[sfn.Errors.ALL],
                                result_path="$.error")
 
         publish = sfn.CustomState(self, "Publish", state_json=self._publish_state())
-        publish.add_retry(errors=SAGEMAKER_API_ERRORS, interval=Duration.seconds(30),
+        publish.add_retry(errors=SAGEMAKER_JOB_RETRY, interval=Duration.seconds(30),
                           max_attempts=3, backoff_rate=2)
         on_failure(publish)
 
@@ -197,7 +224,7 @@ class ForecastWorkflow(Construct):
             removal_policy=RemovalPolicy.RETAIN)
         machine = sfn.StateMachine(
             self, "StateMachine",
-            comment="ltv-forecast: one execution per run, named by the run id",
+            comment="ltv-forecast: one execution per attempt of a run, named by the run id",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=Duration.minutes(config.execution_timeout_minutes),
@@ -232,6 +259,11 @@ class ForecastWorkflow(Construct):
                         "ClientRequestToken": sfn.JsonPath.uuid()},
             result_path=sfn.JsonPath.DISCARD,
             comment="stop the pipeline the run gave up on: no step keeps running, or paying")
+        # Throttled or concurrently modified: worth two quick tries, since a pipeline left running
+        # keeps paying. Stopping one that ended fails with an unmodelled error too, so the
+        # retries stay short: the notification waits for them.
+        stop.add_retry(errors=["SageMaker.ConflictException", "SageMaker.SageMakerException"],
+                       interval=Duration.seconds(2), max_attempts=2, backoff_rate=2)
         for state in (read, stop):
             state.add_catch(notify_failure, errors=[sfn.Errors.ALL], result_path="$.stop_error")
         return read.next(stop).next(notify_failure)

@@ -1,7 +1,7 @@
 """Where the processing jobs find their inputs and leave their outputs.
 
 SageMaker mounts every input and collects every output under ``/opt/ml/processing``; the
-pipeline definition (``pipeline.py``) and the entry points share these names. Locally (tests,
+pipeline definition (``infra/pipeline_definition.py``) and the entry points share these names. Locally (tests,
 the local backend) set ``LTV_PROCESSING_ROOT`` to a scratch directory, or pass the entry
 points explicit ``--input``/``--output`` paths.
 """

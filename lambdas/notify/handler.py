@@ -10,7 +10,12 @@ Also the target of the EventBridge rule on the state machine's "Execution Status
 (TIMED_OUT, ABORTED, FAILED): those ends bypass the Notify* states, and the run would stay
 ``running`` forever. The run (id = execution name) is marked failed in plain words, Slack is
 told, and the pipeline execution the callback recorded is stopped. A FAILED execution that ended
-in the workflow's own ``Failed`` state was recorded by NotifyFailure already and is ignored.
+in the workflow's own ``Failed`` state was recorded by NotifyFailure already and is ignored, and
+so is the late end of an older attempt while a newer one (``<run id>-<attempt>``) is queued or
+running: that run is the newer attempt's, and so is its pipeline.
+
+A succeeded run resubmitted with ``notify`` is announced again through this Lambda: the API
+invokes it asynchronously with the NotifySuccess payload (``StepFunctionsLauncher.announce``).
 """
 
 from __future__ import annotations
@@ -123,17 +128,21 @@ def _execution_ended(detail: ExecutionEnded) -> dict[str, Any]:
         run = {}
     run = run if isinstance(run, dict) else {}
     run_id = str(run.get("run_id") or detail.name)
-    stopped = _stop_pipeline(run_id)
     store = open_store(settings().store)
     try:
-        current = (store.status(validate_run_id(run_id)) or {}).get("status")
+        current = store.status(validate_run_id(run_id)) or {}
     except Exception:  # noqa: BLE001 - unknown or unreadable: record the failure anyway
-        current = None
-    if current == "succeeded":  # published before the execution ended: nothing was lost
+        current = {}
+    if current.get("status") == "succeeded":  # published before the execution ended: nothing was lost
         return {"action": "ignored", "status": detail.status, "run": "succeeded"}
+    owner = (current.get("detail") or {}).get("execution")
+    if current.get("status") in ("queued", "running") and owner and owner != detail.name:
+        # A newer attempt owns the run (and the pipeline record): this end is an older one's.
+        return {"action": "ignored", "status": detail.status, "run": f"attempt {owner}"}
+    stopped = _stop_pipeline(run_id)
     reason = detail.reason()
-    result = _notify(store, run, run_id, "failed", _failed(store, run, run_id, reason),
-                     detail.executionArn)
+    result = _notify(store, run, run_id, "failed",
+                     _failed(store, run, run_id, reason, detail.name), detail.executionArn)
     logger.info("execution ended outside the workflow", extra={
         "run_id": run_id, "status": detail.status, "pipeline_stopped": stopped})
     return {**result, "action": "recorded", "status": detail.status, "pipeline_stopped": stopped}
@@ -158,7 +167,7 @@ def _workflow_ended(event: WorkflowEnded) -> dict[str, Any]:
     run_id = str(run.get("run_id") or event.execution_name)
     store = open_store(settings().store)
     error = None if event.status == "succeeded" else _failed(
-        store, run, run_id, plain_error(event.state.get("error") or {}))
+        store, run, run_id, plain_error(event.state.get("error") or {}), event.execution_name)
     return _notify(store, run, run_id, event.status, error, event.execution_arn)
 
 
@@ -176,9 +185,9 @@ def _notify(store: Any, run: dict[str, Any], run_id: str, status: str, error: st
             "failed": [r.channel for r in report.failed]}
 
 
-def _failed(store: Any, run: dict[str, Any], run_id: str, text: str) -> str:
-    """The failure in plain words, recorded on the run's marker."""
-    marker = {key: run.get(key) for key in MARKER_KEYS}
+def _failed(store: Any, run: dict[str, Any], run_id: str, text: str, execution: str) -> str:
+    """The failure in plain words, recorded on the run's marker (with the attempt it ended)."""
+    marker = {key: run.get(key) for key in MARKER_KEYS} | {"execution": execution or run_id}
     try:
         store.mark(validate_run_id(run_id), "failed", marker | {"error": text})
     except Exception as mark_error:  # noqa: BLE001 - still tell the people who wait for it

@@ -4,7 +4,8 @@ The input is what ``ltvcore.api.launchers.StepFunctionsLauncher`` starts an exec
 (``run_id``, ``request``, ``dataset``, ``input_digest``, ``requested_by``, ``notify``,
 ``status_url``, ``submitted``). The request is validated again (an execution can be started
 from anywhere) and the execution name must be the run id that the request, the data digest
-and this deployment's code version give: the run that gets published carries that id.
+and this deployment's code version give (``<run id>-<attempt>`` for a new attempt of a failed
+run, ``ltvcore.api.attempts``): the run that gets published carries that id.
 Writes ``request.json`` for the pipeline's forecast step and returns the pipeline parameters.
 """
 
@@ -22,6 +23,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from ltvcore.api.attempts import attempt_of
 from ltvcore.api.models import check_dataset_name
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
@@ -79,10 +81,11 @@ def handler(event: ValidateTask, context: LambdaContext) -> dict[str, Any]:
     if not _DIGEST.fullmatch(digest):
         raise InputError("must be the sha256 digest of the dataset's files", column="input_digest")
     run_id = planned_run_id(request, digest)
-    if event.execution_name != run_id or data.get("run_id", run_id) != run_id:
+    attempt = attempt_of(event.execution_name, run_id)
+    if attempt is None or data.get("run_id", run_id) != run_id:
         raise InputError(f"the execution must be named by the run id {run_id} (request, data "
-                         f"digest and code version {code_version()}): submit through POST /forecasts",
-                         column="run_id")
+                         f"digest and code version {code_version()}), or <run id>-<attempt> for "
+                         "a new attempt: submit through POST /forecasts", column="run_id")
     result = {
         "run_id": run_id,
         "request": request.normalised(),
@@ -94,7 +97,9 @@ def handler(event: ValidateTask, context: LambdaContext) -> dict[str, Any]:
         "status_url": str(data.get("status_url") or ""),
         "submitted": str(data.get("submitted") or ""),
     }
-    marker = {key: result[key] for key in MARKER_KEYS}
+    # The attempt's execution owns the marker: the notify Lambda ignores a late end of an older one.
+    marker = {key: result[key] for key in MARKER_KEYS} | {"execution": event.execution_name,
+                                                          "attempt": attempt}
     open_store(settings().store).mark(run_id, "running", marker)
     bucket, prefix = parse_s3_uri(settings().scratch_runs)
     s3().put_object(Bucket=bucket, Key=f"{prefix}/{run_id}/request.json",

@@ -5,6 +5,7 @@
 | ``LTV_STORE`` | artifact store: a directory or ``s3://bucket/prefix`` | ``ltv-runs`` |
 | ``LTV_DATA_DIR`` | datasets: a directory or the warehouse ``s3://bucket/prefix`` | ``data`` |
 | ``LTV_STATE_MACHINE_ARN`` | set: runs are Step Functions executions; unset: local workers | — |
+| ``LTV_NOTIFY_FUNCTION`` | the notify Lambda: a succeeded run resubmitted with ``notify`` is announced again | — |
 | ``LTV_LINK_SECONDS`` | lifetime of pre-signed artifact links (S3 store) | ``900`` |
 | ``LTV_WORKERS`` | local worker threads | ``2`` |
 """
@@ -35,6 +36,7 @@ class ApiSettings(BaseModel):
     store: str = Field(default=DEFAULT_STORE, alias="LTV_STORE", min_length=1)
     data_dir: str = Field(default="data", alias="LTV_DATA_DIR", min_length=1)
     state_machine_arn: str | None = Field(default=None, alias="LTV_STATE_MACHINE_ARN")
+    notify_function: str | None = Field(default=None, alias="LTV_NOTIFY_FUNCTION")
     link_seconds: int = Field(default=900, alias="LTV_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
     workers: int = Field(default=2, alias="LTV_WORKERS", ge=1, le=64)
     on_lambda: bool = Field(default=False, alias="AWS_LAMBDA_FUNCTION_NAME")
@@ -43,8 +45,8 @@ class ApiSettings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {name: environ[name] for name in
-                  ("LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_LINK_SECONDS",
-                   "LTV_WORKERS") if environ.get(name)}
+                  ("LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_NOTIFY_FUNCTION",
+                   "LTV_LINK_SECONDS", "LTV_WORKERS") if environ.get(name)}
         values["AWS_LAMBDA_FUNCTION_NAME"] = bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         try:
             return cls.model_validate(values)
@@ -58,7 +60,8 @@ def build_service(settings: ApiSettings, *, launcher=None) -> ForecastService:
     store = open_store(settings.store)
     if launcher is None:
         if settings.state_machine_arn:
-            launcher = StepFunctionsLauncher(settings.state_machine_arn, store)
+            launcher = StepFunctionsLauncher(settings.state_machine_arn, store,
+                                             notify_function=settings.notify_function)
         elif settings.on_lambda:
             raise SettingsError("LTV_STATE_MACHINE_ARN must be set on Lambda "
                                 "(a Lambda cannot keep computing after it answers)")

@@ -1,11 +1,11 @@
 """Who computes an accepted forecast: a local worker pool, or a Step Functions execution.
 
-Both answer the same two questions for the API's de-duplication, ``known(run_id)`` (is a
-computation for this id under way, or on AWS did one ever start?) and ``start(job)``, and
-both record ``queued`` in the store before the work can begin, so the run page shows it at
-once. After that the computation owns the status: the local worker marks ``running`` and
-``failed``; on AWS the state machine does. ``succeeded`` is never a marker: it is the
-manifest (:mod:`ltvcore.runs.store`).
+Both answer the same questions for the API's de-duplication, ``known(run_id)`` (is a
+computation for this id under way?), ``start(job)`` and ``announce(job)`` (tell the job's
+channels about a run that succeeded before), and both record ``queued`` in the store before
+the work can begin, so the run page shows it at once. After that the computation owns the
+status: the local worker marks ``running`` and ``failed``; on AWS the state machine does.
+``succeeded`` is never a marker: it is the manifest (:mod:`ltvcore.runs.store`).
 
 A local worker pool dies with its process, so its markers name it (``detail.launcher``:
 host, pid and a token) and, on a local store, it holds an advisory lock on
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ltvcore.api import attempts
 from ltvcore.canonical import utc_now
 from ltvcore.errors import InputError
 
@@ -84,10 +85,13 @@ class Job:
 
 class Launcher(Protocol):
     def known(self, run_id: str) -> bool:
-        """True when a computation of ``run_id`` is under way (or, on AWS, ever started)."""
+        """True when a computation of ``run_id`` is under way."""
 
     def start(self, job: Job) -> None:
         """Mark the run ``queued`` and start computing it; :class:`LauncherBusy` when full."""
+
+    def announce(self, job: Job) -> None:
+        """Send the message of the succeeded run ``job`` names to ``job.notify`` again."""
 
 
 # --------------------------------------------------------------------------- local
@@ -187,6 +191,12 @@ class LocalLauncher:
             raise
         self._interrupt(job.run_id)
         raise LauncherBusy("the server is stopping")
+
+    def announce(self, job: Job) -> None:
+        try:
+            self._notifier(job, self.store, None)
+        except Exception:  # noqa: BLE001 - the run stands; only the message is lost
+            log.exception("notification of run %s failed", job.run_id)
 
     def _marker(self, job: Job, **more: Any) -> dict[str, Any]:
         return job.marker(launcher=self.owner, **more)
@@ -414,26 +424,32 @@ def _unlocked(path: Path) -> bool:
 
 
 class StepFunctionsLauncher:
-    """Starts one Step Functions execution per run, named by the run id.
+    """Starts one Step Functions execution per attempt of a run (:mod:`ltvcore.api.attempts`).
 
-    Execution names are unique per state machine (for 90 days after an execution ends), so
-    a second start of the same run, from this or any other Lambda instance, is refused by
-    Step Functions with ``ExecutionAlreadyExists``: that is the idempotent success. It also
-    means a failed run id is not recomputed by resubmitting; its page shows the failure.
+    The first attempt is named by the run id, a new attempt of a run whose last execution
+    ended without success by ``<run id>-<attempt>``: execution names stay taken for 90 days.
+    A run whose latest execution runs is not started again. Two API instances starting the
+    same attempt at once are told ``ExecutionAlreadyExists`` by Step Functions: that is the
+    idempotent success. Whether a run succeeded is the store's (its manifest), asked by
+    :class:`~ltvcore.api.service.ForecastService` before :meth:`start`.
 
     The execution input is :meth:`Job.execution_input`: ``run_id``, ``request`` (the
     normalised request, ``dataset`` included), ``dataset``, ``inputs`` (role → ``s3://`` URI),
     ``input_digest`` (pass it to ``ltvcore.workflow.steps.forecast(input_digest=...)`` so the run keeps
     this id), ``requested_by``, ``notify``, ``status_url``, ``store``, ``submitted``.
-    Needs ``states:StartExecution`` and ``states:DescribeExecution``.
+    Needs ``states:StartExecution`` and ``states:DescribeExecution``; with ``notify_function``
+    (the workflow's notify Lambda) also ``lambda:InvokeFunction`` on it, for :meth:`announce`.
     """
 
-    def __init__(self, state_machine_arn: str, store: ArtifactStore, *, client: Any = None) -> None:
+    def __init__(self, state_machine_arn: str, store: ArtifactStore, *, client: Any = None,
+                 notify_function: str | None = None, lambda_client: Any = None) -> None:
         if ":stateMachine:" not in state_machine_arn:
             raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
         self.state_machine_arn = state_machine_arn
         self.store = store
+        self.notify_function = notify_function
         self._client = client
+        self._lambda = lambda_client
 
     @property
     def client(self) -> Any:
@@ -443,21 +459,60 @@ class StepFunctionsLauncher:
             self._client = boto3.client("stepfunctions")
         return self._client
 
-    def execution_arn(self, run_id: str) -> str:
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+    @property
+    def lambda_client(self) -> Any:
+        if self._lambda is None:
+            import boto3
+
+            self._lambda = boto3.client("lambda")
+        return self._lambda
+
+    def execution_arn(self, run_id: str, attempt: int = 1) -> str:
+        name = attempts.execution_name(run_id, attempt)
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+    def latest(self, run_id: str) -> tuple[int, dict[str, Any] | None]:
+        """The number and description of the run's latest attempt; ``(0, None)`` when none."""
+        found: tuple[int, dict[str, Any] | None] = (0, None)
+        for attempt in range(1, attempts.MAX_ATTEMPTS + 1):
+            try:
+                described = self.client.describe_execution(
+                    executionArn=self.execution_arn(run_id, attempt))
+            except self.client.exceptions.ExecutionDoesNotExist:
+                break
+            found = (attempt, described)
+        return found
 
     def known(self, run_id: str) -> bool:
-        try:
-            self.client.describe_execution(executionArn=self.execution_arn(run_id))
-        except self.client.exceptions.ExecutionDoesNotExist:
-            return False
-        return True
+        _attempt, described = self.latest(run_id)
+        return described is not None and described["status"] == "RUNNING"
 
     def start(self, job: Job) -> None:
-        self.store.mark(job.run_id, "queued", job.marker())
+        attempt, described = self.latest(job.run_id)
+        if described is not None and described["status"] == "RUNNING":
+            return  # another submission started it since known() was asked
+        if attempt >= attempts.MAX_ATTEMPTS:
+            raise LauncherBusy(f"run {job.run_id} was attempted {attempt} times; an engineer "
+                               "should look at its executions before it is tried again")
+        name = attempts.execution_name(job.run_id, attempt + 1)
+        self.store.mark(job.run_id, "queued", job.marker(execution=name, attempt=attempt + 1))
         try:
             self.client.start_execution(
-                stateMachineArn=self.state_machine_arn, name=job.run_id,
+                stateMachineArn=self.state_machine_arn, name=name,
                 input=json.dumps(job.execution_input(self.store.uri), sort_keys=True))
         except self.client.exceptions.ExecutionAlreadyExists:
-            log.info("execution %s already exists: nothing to start", job.run_id)
+            log.info("execution %s already exists: nothing to start", name)
+
+    def announce(self, job: Job) -> None:
+        """Ask the notify Lambda (asynchronously) for the success message, as NotifySuccess does."""
+        if not self.notify_function:
+            log.warning("no notify function configured: run %s is not announced again", job.run_id)
+            return
+        attempt, _described = self.latest(job.run_id)
+        attempt = max(attempt, 1)
+        payload = {"status": "succeeded",
+                   "execution_name": attempts.execution_name(job.run_id, attempt),
+                   "execution_arn": self.execution_arn(job.run_id, attempt),
+                   "state": {"input": job.execution_input(self.store.uri)}}
+        self.lambda_client.invoke(FunctionName=self.notify_function, InvocationType="Event",
+                                  Payload=json.dumps(payload, sort_keys=True).encode())

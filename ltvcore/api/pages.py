@@ -61,10 +61,24 @@ def form_page(*, prefix: str, datasets: dict[str, dict[str, Any]],
                   confidence=defaults.confidence, target_roas=defaults.target_roas)
 
 
-def run_page(*, prefix: str, run: dict[str, Any]) -> str:
-    data = {"prefix": prefix, "run": run, "downloads": list(DOWNLOADS), "poll_ms": POLL_MS}
+def _plotly_js() -> str | None:
+    """The installed plotly's plotly.js, inlined (the page may load nothing: CSP); None where
+    plotly is not installed (the API Lambda ships without it)."""
+    try:
+        import plotly.offline
+    except ImportError:
+        return None
+    return str(plotly.offline.get_plotlyjs())
+
+
+def run_page(*, prefix: str, run: dict[str, Any], history: dict[str, Any] | None = None) -> str:
+    """The run page; ``history`` (:func:`ltvcore.api.history.run_history`) for a succeeded run."""
+    plotly_js = _plotly_js() if history and (history.get("convergence")
+                                             or history.get("actual")) else None
+    data = {"prefix": prefix, "run": run, "downloads": list(DOWNLOADS), "poll_ms": POLL_MS,
+            "history": history, "charts": plotly_js is not None}
     return render("run.html", prefix=prefix, run_id=run["run_id"], status=run["status"],
-                  data=data)
+                  data=data, plotly_js=plotly_js)
 
 
 def _age(created: Any, now: dt.datetime) -> str:

@@ -99,8 +99,9 @@ class ForecastService:
         ``run_url(run_id)`` gives the run page's absolute URL (for the status marker and the
         Slack message). The same request on the same data gives the same id and, while that
         run is queued, running or done, no second computation: identical submissions are
-        serialised here, and the launcher (local pool or execution names) and the store's
-        manifest say whether one exists.
+        serialised here, and the launcher (local pool or executions) and the store's manifest
+        say whether one exists. A failed run is started again; a succeeded one is reused, and
+        its message is sent again to the channels the submission names in ``notify``.
         """
         # NAME@champion → NAME@VERSION first: the run is named by the exact version it uses
         request = pin_request(body.to_request(), self.store)
@@ -119,14 +120,18 @@ class ForecastService:
                   status_url=run_url(run_id), submitted=_now())
         with self._submit_lock:
             # known() before status(): a computation leaves the store final before it is
-            # forgotten, so "not known" then "not succeeded" means nothing is computing it.
+            # forgotten, so "not known" then "not succeeded" means nothing is computing it,
+            # and a failed run is computed again (on AWS: a new attempt, a new execution).
             if self.launcher.known(run_id):
                 return Accepted(run_id, started=False)
             status = self.store.status(run_id)
-            if status is not None and status["status"] == "succeeded":
-                return Accepted(run_id, started=False)
-            self.launcher.start(job)
-        return Accepted(run_id, started=True)
+            if status is None or status["status"] != "succeeded":
+                self.launcher.start(job)
+                return Accepted(run_id, started=True)
+        # The run is reused; whoever asks to be told about it is told (outside the lock: Slack).
+        if job.notify:
+            self.launcher.announce(job)
+        return Accepted(run_id, started=False)
 
     # -- reading runs -------------------------------------------------------
     def run(self, run_id: str, *, file_url: Any) -> dict[str, Any]:

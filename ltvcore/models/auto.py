@@ -20,8 +20,38 @@ from ltvcore.data.cohorts import CohortData, cut_back, truncate
 from ltvcore.ltv import observed_ltv
 from ltvcore.models.base import ModelDefaults
 from ltvcore.models.registry import ModelOptions, build_model
+from ltvcore.retention import activity_curve
 
 __all__ = ["AutoModel", "HistoryLearner"]
+
+
+#: Median day-1 activity rate from which the data read as logins rather than purchases. Games
+#: keep 20–50% of players on day 1; shoppers buy again the next day at a few percent.
+LOGIN_DAY1_RATE = 0.1
+
+
+def _is_curve(name: str) -> bool:
+    return name == "curve" or name.startswith("curve:")
+
+
+def _activity_scores(data: CohortData, split: int, fits: dict, weight: np.ndarray) -> dict[str, float]:
+    """User-weighted mean absolute % error of the active user-days each retention fit (on days
+    ``0 … split``) projects onto each group's later observed days."""
+    observed = activity_curve(data.active, data.at_risk)
+    day = np.arange(data.active.shape[1])[None, :]
+    held_out = (day > split) & (data.at_risk > 0)
+    actual = np.where(held_out, observed.rate * data.at_risk, 0.0).sum(1)
+    scorable = actual > 0
+    scores = {}
+    for name, model in fits.items():
+        rate = np.mean([fit.predict(data.active.shape[1]) for fit in model.fits_.values()], axis=0)
+        projected = np.where(held_out, rate * data.at_risk, 0.0).sum(1)
+        if scorable.any():
+            ape = np.abs(projected[scorable] / actual[scorable] - 1)
+            scores[name] = float(np.average(ape, weights=weight[scorable]) * 100)
+        else:
+            scores[name] = float("nan")
+    return scores
 
 
 class HistoryLearner(Protocol):
@@ -51,17 +81,37 @@ class AutoModel(ModelDefaults):
         target = observed_ltv(data)[np.arange(data.n_groups), last]
         weight = data.groups["fit_users"].to_numpy().astype(float)
         scorable = (last > self.split_day_) & (target > 0)
+        # Fits from day 1 read login data (a living user skips days): where "active" means a
+        # purchase, a day-1 rate of a few percent carries too little to fit a law from.
+        self.day1_rate_ = float(np.median(activity_curve(data.active, data.at_risk).rate[:, 1]))
+        candidates = tuple(name for name in self.candidates
+                           if not name.endswith("-d1") or self.day1_rate_ >= LOGIN_DAY1_RATE)
+        self.considered_ = candidates
+        fitted = {name: self._build(name).fit(early) for name in candidates}
+        # On login data, retention fits (which share one ARPU) are compared on what differs
+        # between them: the activity they project onto the held-out days, free of the revenue's
+        # noise (a few percent of payers make later revenue far noisier than logins). Where an
+        # active day is a purchase, revenue is as informative and all compete on LTV.
+        self.login_data_ = self.day1_rate_ >= LOGIN_DAY1_RATE
+        curves = [name for name in candidates if _is_curve(name)] if self.login_data_ else []
+        self.retention_scores_ = _activity_scores(data, self.split_day_, {n: fitted[n] for n in curves},
+                                                  weight)
+        finite_retention = {k: v for k, v in self.retention_scores_.items() if np.isfinite(v)}
+        best_curve = min(finite_retention, key=finite_retention.__getitem__) if finite_retention else None
         self.scores_ = {}
-        for name in self.candidates:
-            predicted = self._build(name).fit(early).predict(int(last.max()) + 1).ltv
+        for name in candidates:
+            predicted = fitted[name].predict(int(last.max()) + 1).ltv
             guess = predicted[np.arange(data.n_groups), last]
             if scorable.any():
                 ape = np.abs(guess - target)[scorable] / target[scorable]
                 self.scores_[name] = float(np.average(ape, weights=weight[scorable]) * 100)
             else:
                 self.scores_[name] = float("nan")
-        finite = {k: v for k, v in self.scores_.items() if np.isfinite(v)}
-        self.choice_ = min(finite, key=finite.__getitem__) if finite else self.candidates[0]
+        # The LTV holdout then decides between the best retention fit and the other models.
+        contenders = {k: v for k, v in self.scores_.items() if np.isfinite(v)
+                      and (not _is_curve(k) or best_curve is None or k == best_curve)}
+        self.choice_ = (min(contenders, key=contenders.__getitem__) if contenders
+                        else best_curve or self.candidates[0])
         self.evidence_ = "holdout"
         self.backtest_ = None
         calibrated = self._build("calibrated").fit(data)
@@ -132,7 +182,12 @@ class AutoModel(ModelDefaults):
                 "scored_on": "cumulative LTV reached by each group's last observed day",
                 "score": "user-weighted mean absolute % error",
                 "scores": self.scores_, "choice": self.choice_, "backtest": self.backtest_,
+                "retention_scored_on": "active user-days projected onto each group's days after "
+                                       "the split (retention fits only)",
+                "retention_scores": self.retention_scores_,
                 "why": f"{self.choice_} had the lowest holdout error"
+                       + ("" if not _is_curve(self.choice_) else " among the models, and its retention "
+                          "fit projected the later days' activity best")
                        + (f" ({self.scores_[self.choice_]:.1f}%)" if np.isfinite(self.scores_[self.choice_]) else
                           " (no group had days after the split to score; first candidate kept)")}
 

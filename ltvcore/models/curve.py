@@ -19,10 +19,14 @@ from ltvcore.ltv import CurveLTV, fit_interval, unobserved_share, z_value
 from ltvcore.models.base import ModelDefaults
 from ltvcore.retention import BdWRetention, RationalRetention, SBGRetention, activity_curve
 from ltvcore.retention.geometric import GeometricRetention
+from ltvcore.retention.returning import ReturningRetention
 
 __all__ = ["CurveModel", "RETENTION_CHOICES"]
 
 RETENTION_CHOICES = ("ensemble", "sbg", "rational", "bdw")
+# The same fits with the survival law fitted from day 1 on (:mod:`ltvcore.retention.returning`):
+# auto's candidates for login data, where a living user skips days.
+FROM_DAY_ONE = ("ensemble-d1", "sbg-d1", "bdw-d1")
 
 # Log-scale spread of the projected revenue per unit of √ln(horizon / observed span). Over 360
 # synthetic backtests (seeds 1–5 × 12 campaigns × 3 scenarios × 2 kinds, horizons 90–365) the
@@ -46,6 +50,9 @@ ASSUMPTIONS = [
 BDW_ASSUMPTION = ("BdW: a user's daily churn probability is 1 − (1 − θ)^(t^c − (t−1)^c) on day t of "
                   "tenure (rising for c > 1, falling for c < 1, one c per group), with θ "
                   "Beta-distributed across users.")
+
+FROM_DAY_ONE_ASSUMPTION = ("A living user is active on only some days: the survival law is fitted "
+                           "from day 1 on and scaled to the observed day-1 activity rate.")
 
 
 class CurveModel(ModelDefaults):
@@ -75,17 +82,25 @@ class CurveModel(ModelDefaults):
         return "geometric" if self.retention == "geometric" else "curve"
 
     def fit(self, data: CohortData) -> CurveModel:
-        if self.retention not in RETENTION_CHOICES + ("geometric",):
+        if self.retention not in RETENTION_CHOICES + FROM_DAY_ONE + ("geometric",):
             raise ValueError(f"retention must be one of {', '.join(RETENTION_CHOICES)}")
         self.data_ = data
         self.activity_ = activity_curve(data.active, data.at_risk)
         self.fits_: dict[str, Any] = {}
-        if self.retention in ("ensemble", "sbg"):
-            self.fits_["sbg"] = SBGRetention().fit(self.activity_)
-        if self.retention in ("ensemble", "rational"):
+        law, _, start = self.retention.partition("-")
+        if start:
+            def survival(fit):  # the law from day 1 on, at the observed day-1 level
+                return ReturningRetention(fit)
+        else:
+            def survival(fit):
+                return fit
+        if law in ("ensemble", "sbg"):
+            self.fits_["sbg"] = survival(SBGRetention()).fit(self.activity_)
+        if law in ("ensemble", "rational"):
+            # The rational curve is fitted from day 1 on with its own level already.
             self.fits_["rational"] = RationalRetention().fit(self.activity_)
-        if self.retention == "bdw":
-            self.fits_["bdw"] = BdWRetention().fit(self.activity_)
+        if law == "bdw":
+            self.fits_["bdw"] = survival(BdWRetention()).fit(self.activity_)
         if self.retention == "geometric":
             self.fits_["geometric"] = GeometricRetention().fit(self.activity_)
         self.arpu_: ArpuEstimate = estimate_arpu(data, window=self.arpu_window)
@@ -132,6 +147,8 @@ class CurveModel(ModelDefaults):
             return [ASSUMPTIONS[0], "Retention falls by a constant daily ratio r after day 1 "
                     "(LTV = ARPU·(1 − r^H)/(1 − r), the old geometric-series metric).",
                     *ASSUMPTIONS[3:]]
-        if self.retention == "bdw":
-            return [ASSUMPTIONS[0], BDW_ASSUMPTION, *ASSUMPTIONS[3:]]
-        return list(ASSUMPTIONS)
+        law, _, start = self.retention.partition("-")
+        lines = [ASSUMPTIONS[0], BDW_ASSUMPTION, *ASSUMPTIONS[3:]] if law == "bdw" else list(ASSUMPTIONS)
+        if start:
+            lines.insert(1, FROM_DAY_ONE_ASSUMPTION)
+        return lines

@@ -65,6 +65,12 @@ def _btyd(method: str) -> Callable[[ModelOptions], ForecastModel]:
     return build
 
 
+def _bgnbd(options: ModelOptions) -> ForecastModel:
+    from ltvcore.models.bgnbd import BGNBDModel
+
+    return BGNBDModel(confidence=options.confidence)
+
+
 def _calibrated(options: ModelOptions) -> ForecastModel:
     from ltvcore.models.calibrated import CalibratedModel
 
@@ -94,6 +100,8 @@ _SPECS = (
     ModelSpec("curve", _curve(None), pools_groups=False),
     ModelSpec("geometric", _curve("geometric"), pools_groups=False),
     ModelSpec("calibrated", _calibrated, pools_groups=True),
+    # BG/NBD + Gamma-Gamma by maximum likelihood, one group at a time (the peers' classic).
+    ModelSpec("bgnbd", _bgnbd, pools_groups=False),
     # "btyd:map" and "btyd:advi": the Bayesian model with a faster inference than NUTS (its mode
     # with per-group Laplace draws; mean-field ADVI), e.g. for backtests over many as-of dates.
     ModelSpec("btyd", _btyd("nuts"), pools_groups=True, extra="bayes"),
@@ -106,6 +114,10 @@ _SPECS = (
     ModelSpec("curve:ensemble", _curve("ensemble"), pools_groups=False, public=False),
     ModelSpec("curve:sbg", _curve("sbg"), pools_groups=False, public=False),
     ModelSpec("curve:rational", _curve("rational"), pools_groups=False, public=False),
+    ModelSpec("curve:bdw", _curve("bdw"), pools_groups=False, public=False),
+    ModelSpec("curve:ensemble-d1", _curve("ensemble-d1"), pools_groups=False, public=False),
+    ModelSpec("curve:sbg-d1", _curve("sbg-d1"), pools_groups=False, public=False),
+    ModelSpec("curve:bdw-d1", _curve("bdw-d1"), pools_groups=False, public=False),
 )
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -116,7 +128,9 @@ MODELS: tuple[str, ...] = tuple(spec.name for spec in _SPECS if spec.public)
 # often looks best, then misses by 35–80% at 180 days (benchmarks/accuracy.py). The Bayesian
 # model takes part by its MAP fit (seconds; NUTS would take minutes per candidate fit) where
 # PyMC is installed (the `bayes` extra).
-AUTO_CANDIDATES: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational") + (
+# The "-d1" fits read login data, where a living user skips days (ltvcore.retention.returning).
+AUTO_CANDIDATES: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational", "curve:bdw", "curve:ensemble-d1",
+                                    "curve:sbg-d1", "curve:bdw-d1", "bgnbd") + (
     ("btyd:map",) if importlib.util.find_spec("pymc") is not None else ())
 
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln
 
+from ltvcore.fitted_laws import activity_laws
 from ltvcore.monitor.runs import PastRun
 from ltvcore.monitor.settings import Z_BROKEN, Thresholds
 from ltvcore.warehouse.inputs import Inputs
@@ -190,29 +190,7 @@ class _Followup:
 
 def _laws(models: dict, horizon: int) -> dict[str, np.ndarray]:
     """The activity rate each fitted retention law implies on ages ``0 … horizon−1``."""
-    t = np.arange(horizon, dtype=float)
-    laws = {}
-    if "sbg" in models:
-        p = models["sbg"]
-        a, b = float(p["alpha"]), float(p["beta"])
-        laws["retention law (sBG)"] = float(p["day0_rate"]) * np.exp(betaln(a, b + t) - betaln(a, b))
-    if "bdw" in models:
-        p = models["bdw"]
-        a, b, c = float(p["alpha"]), float(p["beta"]), float(p["c"])
-        laws["retention law (BdW)"] = float(p["day0_rate"]) * np.exp(betaln(a, b + t**c) - betaln(a, b))
-    if "rational" in models:
-        p = models["rational"]
-        laws["retention law (rational)"] = float(p["d"]) / (
-            float(p["b"]) * np.maximum(t, 1.0) ** float(p["a"]) + float(p.get("c", 1.0)))
-    if "geometric" in models:
-        p = models["geometric"]
-        laws["retention law (geometric)"] = float(p["day1_rate"]) * float(p["r"]) ** (t - 1.0)
-    if "btyd" in models:
-        p = models["btyd"]
-        gamma, delta = float(p["theta_gamma"]), float(p["theta_delta"])
-        alive = np.exp(betaln(gamma, delta + t) - betaln(gamma, delta))
-        laws["retention law (BG/BB)"] = float(p["p_alpha"]) / (
-            float(p["p_alpha"]) + float(p["p_beta"])) * alive
+    laws = activity_laws(models, horizon)
     for rate in laws.values():
         rate[0] = 0.0  # day 0 is never after as-of: every user installed by then
     return laws

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ltvcore import __version__
+from ltvcore.charts import PALETTE, axis, base_layout, chart_text, money, num
 from ltvcore.report.assets import CSS, SCRIPT
-from ltvcore.report.figures import PALETTE, _axis, _base_layout, chart_text, num
 from ltvcore.templating import environment
 
 if TYPE_CHECKING:
@@ -112,8 +112,8 @@ def _over_time_figure(table: pd.DataFrame, column: str, title: str, colours: dic
     if column == "bias":
         shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0,
                        "line": {"color": "#7f8c9b", "width": 1}})
-    layout = _base_layout(title={"text": title}, shapes=shapes,
-                          xaxis=_axis("as of", type="category"), yaxis=_axis(f"{column} (%)"),
+    layout = base_layout(title={"text": title}, shapes=shapes,
+                          xaxis=axis("as of", type="category"), yaxis=axis(f"{column} (%)"),
                           height=340, legend={"orientation": "v", "x": 1.02, "y": 1})
     return {"data": traces, "layout": layout}
 
@@ -142,9 +142,9 @@ def _scatter_figure(rows: pd.DataFrame, by_columns: list[str],
     traces.append({"type": "scatter", "mode": "lines", "name": "forecast = actual",
                    "x": [0, num(top)], "y": [0, num(top)], "hoverinfo": "skip",
                    "line": {"color": "#7f8c9b", "dash": "dot", "width": 1}})
-    layout = _base_layout(title={"text": "Published forecast against realised LTV"},
-                          xaxis=_axis("realised LTV per user"),
-                          yaxis=_axis("forecast LTV per user"), height=520,
+    layout = base_layout(title={"text": "Published forecast against realised LTV"},
+                          xaxis=axis(money("realised LTV per user")),
+                          yaxis=axis(money("forecast LTV per user")), height=520,
                           legend={"orientation": "v", "x": 1.02, "y": 1})
     return {"data": traces, "layout": layout}
 

@@ -2,8 +2,10 @@
 
 The page embeds plotly.js inline (no CDN, no network: it works offline and from an e-mail
 attachment) and its data as one JSON block. It shows the decision view (scale / watch / cut by
-payback probability), the LTV curves with interval bands, ROAS against spend, a sortable
-forecast table, data-quality warnings, the fitted model parameters and the run's assumptions.
+payback probability), the LTV curves with interval bands (observed days apart from projected
+ones), ROAS against spend, cohort retention, a sortable and searchable forecast table linking the
+run's CSV files, data-quality warnings, the fitted model parameters (for analysts) and the run's
+assumptions. What needs other runs (convergence, forecast against actual) is on the run page.
 
 The report is written while the run is staged, before ``manifest.json``; it never shows render
 time, so rendering the same artifacts twice gives the same bytes.

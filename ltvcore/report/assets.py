@@ -65,13 +65,19 @@ tr.scale td:first-child { box-shadow: inset 4px 0 0 var(--good); }
 .badge.watch { background: var(--warn); }
 .badge.cut { background: #c0392b; }
 table.params td.p { white-space: normal; }
+#forecast-table thead th { white-space: normal; vertical-align: bottom; }
+td.wrap { white-space: normal; overflow-wrap: anywhere; min-width: 6em; max-width: 16em; }
+input[type=search] { font: inherit; padding: 3px 8px; min-width: 16em; border: 1px solid #bcccdc;
+                     border-radius: 4px; }
+#downloads a { color: var(--accent); }
 details > summary { cursor: pointer; color: var(--accent); margin: 4px 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 20px; }
 @media print { body { background: #fff; } section { break-inside: avoid; }
                .table-wrap { max-height: none; overflow: visible; } }
 """
 
-# Plain inline JavaScript: draw the charts, make tables sortable, filter the forecast by horizon.
+# Plain inline JavaScript: draw the charts, make tables sortable, filter the forecast by horizon
+# and by search words.
 # Reads its data from the JSON block, never from the network.
 SCRIPT = """
 (function () {
@@ -92,15 +98,40 @@ SCRIPT = """
                  toImageButtonOptions: { filename: "ltv-forecast" } };
   try {
     var jobs = [];
-    if (data.curves) {
-      jobs.push(Plotly.newPlot("ltv-chart", data.curves.data, data.curves.layout, config));
-    }
-    if (data.roas) {
-      jobs.push(Plotly.newPlot("roas-chart", data.roas.data, data.roas.layout, config));
-    }
-    Promise.all(jobs).then(function () { body.setAttribute("data-charts", "rendered"); }, fail);
+    var charts = [["curves", "ltv-chart"], ["roas", "roas-chart"],
+                  ["retention", "retention-chart"]];
+    charts.forEach(function (pair) {
+      var figure = data[pair[0]];
+      if (figure) { jobs.push(Plotly.newPlot(pair[1], figure.data, figure.layout, config)); }
+    });
+    Promise.all(jobs).then(function () {
+      var roas = document.getElementById("roas-chart");
+      if (roas && data.roas) {
+        hideOverlaps(roas);
+        roas.on("plotly_afterplot", function () { hideOverlaps(roas); });
+      }
+      body.setAttribute("data-charts", "rendered");
+    }, fail);
   } catch (err) {
     fail(err);
+  }
+
+  // The names were placed not to overlap at the report's usual width; on a narrower screen a
+  // name that now overlaps an earlier (more important) one is hidden, and hover still names it.
+  function hideOverlaps(chart) {
+    var kept = [];
+    Array.prototype.forEach.call(chart.querySelectorAll("g.annotation"), function (name) {
+      var text = name.querySelector(".annotation-text");
+      if (!text) { return; }
+      name.style.display = "";
+      var box = text.getBoundingClientRect();
+      if (box.width === 0) { return; }
+      var clash = kept.some(function (other) {
+        return box.left < other.right && other.left < box.right
+               && box.top < other.bottom && other.top < box.bottom;
+      });
+      if (clash) { name.style.display = "none"; } else { kept.push(box); }
+    });
   }
 
   function cellKey(row, index, numeric) {
@@ -149,15 +180,26 @@ SCRIPT = """
     });
   });
 
+  // The horizon choice and the search words both apply: a row shows when it passes both.
   var filter = document.getElementById("horizon-filter");
-  if (filter) {
-    filter.addEventListener("change", function () {
-      var wanted = filter.value;
-      var rows = document.querySelectorAll("#forecast-table tbody tr");
-      Array.prototype.forEach.call(rows, function (row) {
-        row.hidden = wanted !== "all" && row.getAttribute("data-horizon") !== wanted;
-      });
+  var search = document.getElementById("table-search");
+  var count = document.getElementById("table-count");
+  function filterRows() {
+    var wanted = filter ? filter.value : "all";
+    var words = search ? search.value.toLowerCase().split(/\\s+/).filter(Boolean) : [];
+    var rows = document.querySelectorAll("#forecast-table tbody tr");
+    var shown = 0;
+    Array.prototype.forEach.call(rows, function (row) {
+      var text = row.textContent.toLowerCase();
+      row.hidden = (wanted !== "all" && row.getAttribute("data-horizon") !== wanted)
+                   || !words.every(function (w) { return text.indexOf(w) !== -1; });
+      if (!row.hidden) { shown += 1; }
     });
+    if (count) {
+      count.textContent = shown === rows.length ? "" : shown + " of " + rows.length + " rows";
+    }
   }
+  if (filter) { filter.addEventListener("change", filterRows); }
+  if (search) { search.addEventListener("input", filterRows); }
 })();
 """

@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 
 from ltvcore import decision
+from ltvcore.report.observed import Observed, read_observed
 
-__all__ = ["RunView", "load_run", "MAIN_HORIZON"]
+__all__ = ["RunView", "load_run", "MAIN_HORIZON", "DOWNLOADS"]
 
 MAIN_HORIZON = decision.MAIN_HORIZON
 
@@ -25,6 +26,8 @@ FORECAST_FILE = "forecast.csv"
 CURVE_FILE = "curve.csv"
 PARAMS_FILE = "params.json"
 MANIFEST_FILE = "manifest.json"
+#: The files a report links to: they sit next to it in every run (docs/interface.md, section 4).
+DOWNLOADS = (FORECAST_FILE, CURVE_FILE, PARAMS_FILE)
 
 _FORECAST_REQUIRED = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper", "model")
 _FORECAST_NUMERIC = ("horizon_days", "users", "ltv", "ltv_lower", "ltv_upper",
@@ -80,6 +83,36 @@ class RunView:
     @cached_property
     def _labels(self) -> dict[tuple[str, ...], str]:
         return {d.group: d.label for d in self.decisions}
+
+    @cached_property
+    def observed(self) -> Observed | None:
+        """The groups' activity before as-of, from the run's input snapshot (None without one)."""
+        request = dict(self.request)
+        request.setdefault("as_of", self.as_of)
+        return read_observed(self.run_dir, request, self.by)
+
+    @cached_property
+    def _models(self) -> dict[tuple[str, ...], dict[str, Any]]:
+        found = {}
+        for group in self.params.get("groups") or []:
+            if isinstance(group, dict) and isinstance(group.get("key"), dict) \
+                    and isinstance(group.get("models"), dict):
+                key = tuple("" if group["key"].get(c) is None else str(group["key"][c])
+                            for c in self.by)
+                found[key] = group["models"]
+        return found
+
+    def models_of(self, key: tuple[str, ...]) -> dict[str, Any]:
+        """The fitted parameters params.json records for one group ({} when none)."""
+        return self._models.get(key, {})
+
+    def last_observed_day(self, key: tuple[str, ...]) -> int | None:
+        """The group's oldest cohort's age at as-of: days after it are projected, not seen."""
+        recorded = (self.models_of(key).get("curve") or {}).get("last_observed_day")
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
+            return recorded
+        observed = self.observed
+        return None if observed is None else observed.last_day.get(key)
 
     @property
     def max_horizon(self) -> int:

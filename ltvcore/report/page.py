@@ -18,8 +18,8 @@ import pandas as pd
 
 from ltvcore import __version__, decision, wording
 from ltvcore.report.assets import CSS, SCRIPT
-from ltvcore.report.data import RunView
-from ltvcore.report.figures import MAX_CURVES, curves_figure, group_label, roas_figure
+from ltvcore.report.data import DOWNLOADS, RunView
+from ltvcore.report.figures import MAX_CURVES, curves_figure, group_label, retention_figure, roas_figure
 from ltvcore.templating import environment
 
 __all__ = ["build_page", "decision_rule"]
@@ -28,8 +28,6 @@ _REQUEST_ORDER = ("dataset", "by", "as_of", "observe_days", "horizons", "confide
                   "target_roas", "model", "retention")
 _PARAMS_RESERVED = {"groups", "warnings", "request", "as_of", "assumptions", "run_id",
                     "model_selection"}
-#: Above this many groups the parameter table starts collapsed.
-_PARAMS_OPEN_MAX = 20
 
 _ENV = environment("ltvcore.report")
 # Compact JSON (the payload is the page's biggest part after plotly.js). No key sorting (Jinja's
@@ -118,7 +116,7 @@ class Column(NamedTuple):
 
 
 class Cell(NamedTuple):
-    kind: str  # "num", "text" or "label"
+    kind: str  # "num", "text", "wrap" (text that may break anywhere) or "label"
     text: str = ""
     sort: str = ""  # data-v: the exact number (repr) a numeric column sorts by
 
@@ -184,7 +182,17 @@ def _curves(run: RunView, payload: dict[str, Any]) -> dict[str, Any] | None:
     payload["curves"] = None if fig is None else fig.figure
     if fig is None:
         return None
-    return {"shown": fig.shown, "total": fig.total, "max_curves": MAX_CURVES}
+    return {"shown": fig.shown, "total": fig.total, "max_curves": MAX_CURVES,
+            "visible": fig.visible, "split": fig.split}
+
+
+def _retention(run: RunView, payload: dict[str, Any]) -> dict[str, Any] | None:
+    fig = retention_figure(run)
+    payload["retention"] = None if fig is None else fig.figure
+    if fig is None:
+        return None
+    return {"shown": fig.shown, "visible": fig.visible, "observed": fig.observed,
+            "fitted": fig.fitted}
 
 
 def _roas(run: RunView, payload: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +204,8 @@ def _roas(run: RunView, payload: dict[str, Any]) -> dict[str, Any]:
                                else wording.no_roas_text(run.by, run.warnings)}
     if fig is not None:
         section["figure"] = {"scale": fig.scale, "plotted": fig.plotted,
-                             "skipped": fig.skipped, "target": f"{run.target_roas:g}"}
+                             "skipped": fig.skipped, "target": f"{run.target_roas:g}",
+                             "labelled": fig.labelled}
     return section
 
 
@@ -252,7 +261,9 @@ def _forecast(run: RunView) -> dict[str, Any]:
                 continue
             value = row[column.name]
             if column.kind == "text":
-                cells.append(Cell("text", "" if _missing(value) else str(value)))
+                # model names such as a registered NAME@VERSION are long: that cell wraps
+                cells.append(Cell("wrap" if column.name == "model" else "text",
+                                  "" if _missing(value) else str(value)))
             elif _missing(value):
                 cells.append(Cell("num", "—"))
             else:
@@ -295,7 +306,6 @@ def _details(run: RunView) -> dict[str, Any]:
     return {
         "models": models,
         "rows": [(label, [cells.get(m, "—") for m in models]) for label, cells in groups],
-        "collapsed": len(groups) > _PARAMS_OPEN_MAX,
         "settings": [(k, _fmt_request_value(v)) for k, v in sorted(extra.items())],
         "assumptions": wording.web_texts(run.assumptions),
     }
@@ -314,6 +324,8 @@ def build_page(run: RunView) -> str:
         "warnings": wording.web_texts(run.warnings),  # read by marketers: no CLI flags
         "curves": _curves(run, payload),
         "roas": _roas(run, payload),
+        "retention": _retention(run, payload),
+        "downloads": DOWNLOADS,
         "decision": _decision(run),
         "forecast": _forecast(run),
         "details": _details(run),

@@ -35,3 +35,12 @@ def fresh_code_version(monkeypatch):
     from ltvcore.runs import naming
 
     monkeypatch.setattr(naming, "_cache", None)
+
+
+@pytest.fixture(scope="session")
+def default_template(tmp_path_factory):
+    """The stack with cdk.json's settings, synthesised once for the modules that only read it."""
+    from tests.infra.support import synth
+
+    _stack, template = synth(tmp_path_factory.mktemp("cdk-default"))
+    return template.to_json()

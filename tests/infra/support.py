@@ -139,3 +139,30 @@ def make_run(tmp_dir: Path, store_uri: str, run_id: str, *, request: dict | None
                               extra={"warnings": ["few installs in summer"]})
     write_manifest(staging, manifest)
     open_store(store_uri).commit(run_id, staging)
+
+
+_PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+           "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "LtvForecast"}
+
+
+def deployed_value(value: dict[str, Any]) -> str:
+    """A CloudFormation intrinsic as the kind of value it becomes when deployed."""
+    if "Ref" in value:
+        return _PSEUDO.get(value["Ref"], value["Ref"].lower())
+    if "Fn::GetAtt" in value:
+        logical, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
+        return f"{logical}-{attribute}".lower()
+    if "Fn::Sub" in value:
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        for name, real in _PSEUDO.items():
+            text = text.replace("${%s}" % name, real)
+        return text
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def state_machine_definitions(template: dict) -> dict[str, dict]:
+    """Every state machine's ASL, its references as the values they become when deployed."""
+    return {key: json.loads(flatten(m["Properties"]["DefinitionString"], deployed_value))
+            for key, m in resources(template, "AWS::StepFunctions::StateMachine").items()}

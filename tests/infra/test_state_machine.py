@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from ltvcore.api.launchers import Job
+from ltvcore.api.launchers import Job, StepFunctionsLauncher
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids
 from ltvcore.runs.manifest import code_version
@@ -367,3 +367,43 @@ def test_a_timed_out_pipeline_is_stopped_before_the_failure_notification(world, 
     assert "did not report back in time" in open_store(STORE).status(job.run_id)["detail"]["error"]
     # (The pipeline's Stopped event then meets a timed-out token; moto still accepts that token,
     # so tests/lambdas/test_pipeline_callback.py covers the quiet drop of TaskTimedOut.)
+
+
+def test_a_failed_run_is_attempted_again_and_a_succeeded_one_announced_again(world, synthesised):
+    """Through the API's launcher: attempt 1 fails, attempt 2 (``<run id>-2``) passes Validate
+    and publishes; announcing the succeeded run goes through the real notify handler."""
+    states = boto3.client("stepfunctions")
+    machine = states.create_state_machine(name="forecast-attempts", definition=json.dumps(
+        _substituted(synthesised[0])), roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")["stateMachineArn"]
+    (notify,) = [key for key in world.environments if "Notify" in key]
+    launcher = StepFunctionsLauncher(machine, open_store(STORE), notify_function=notify)
+    job = _job()
+    launcher.start(job)
+    launcher.start(job)  # running: not started twice
+    assert launcher.known(job.run_id) and launcher.latest(job.run_id)[0] == 1
+    world.pipeline_ends("Failed")
+    assert world.finish(launcher.execution_arn(job.run_id))["status"] == "FAILED"
+    assert not launcher.known(job.run_id)
+    assert open_store(STORE).status(job.run_id)["status"] == "failed"
+
+    launcher.start(job)
+    second = launcher.execution_arn(job.run_id, 2)
+    assert second.endswith(f":{job.run_id}-2")
+    deadline = time.monotonic() + 20
+    while len(world.started) < 2:
+        assert time.monotonic() < deadline, "attempt 2 never started its pipeline"
+        time.sleep(0.05)
+    assert world.pipeline_ends("Succeeded")["action"] == "sent"
+    done = world.finish(second)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["run_id"] == job.run_id
+    assert open_store(STORE).status(job.run_id)["status"] == "succeeded"
+    names = sorted(e["name"] for e in states.list_executions(stateMachineArn=machine)["executions"])
+    assert names == [job.run_id, f"{job.run_id}-2"]
+    messages = world.messages()
+    assert len(messages) == 4 and sum("ready" in m for m in messages) == 2
+
+    launcher.announce(job)  # a resubmission with notify: the success message again
+    again = world.messages()[4:]
+    assert len(again) == 2 and all("ready" in m and job.run_id in m for m in again)
+    assert len(states.list_executions(stateMachineArn=machine)["executions"]) == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
+from infra.bundling import PYTHON_VERSION
 from infra.config import DEFAULTS, PIPELINE_STEPS, DeploymentConfig
 from tests.infra.support import flatten, resources, synth
 
@@ -134,12 +135,18 @@ def test_retries_with_backoff_on_safe_steps_only(doc):
     for name in ("Validate", "NotifySuccess", "NotifyFailure"):
         (retry,) = states[name]["Retry"]
         assert "Lambda.ServiceException" in retry["ErrorEquals"] and retry["BackoffRate"] == 2
-    for name in ("RunPipeline", "Publish"):
+    # API errors only, by the names each integration raises (tests/infra/test_validators.py
+    # holds them to botocore's model): a pipeline or job that ran and failed is not retried
+    expected = {"RunPipeline": ["SageMaker.SageMakerException", "SageMaker.ResourceLimitExceededException"],
+                "Publish": ["SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException"]}
+    for name, errors in expected.items():
         (retry,) = states[name]["Retry"]
-        # API errors only: a pipeline or job that ran and failed is not retried
-        assert retry["ErrorEquals"] == ["SageMaker.AmazonSageMakerException",
-                                        "SageMaker.ResourceLimitExceededException"]
+        assert retry["ErrorEquals"] == errors
         assert retry["BackoffRate"] == 2 and retry["IntervalSeconds"] == 30
+    (retry,) = states["StopPipeline"]["Retry"]  # short: the failure notification waits for it
+    assert retry["ErrorEquals"] == ["SageMaker.ConflictException", "SageMaker.SageMakerException"]
+    assert retry["IntervalSeconds"] * (1 + retry["BackoffRate"]) <= 10
+    assert "Retry" not in states["ReadPipelineRecord"]  # NoSuchKey: nothing was recorded
 
 
 def test_state_machines_traced_and_logged(doc):
@@ -491,12 +498,12 @@ def test_api_stage_throttles_logs_and_traces(template):
 # --------------------------------------------------------------------------- Lambdas, operations
 
 
-def test_lambdas_traced_json_logged_latest_python(doc):
+def test_lambdas_traced_json_logged_on_the_products_python(doc):
     functions = resources(doc, "AWS::Lambda::Function")
     assert len(functions) == 7
     for function in functions.values():
         props = function["Properties"]
-        assert props["Runtime"] == "python3.14"
+        assert props["Runtime"] == f"python{PYTHON_VERSION}"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert props["Handler"] == "handler.handler"
@@ -513,7 +520,22 @@ def test_slack_webhooks_are_never_in_the_template(doc):
 
 def test_api_lambda_environment_matches_ltvcore_api_settings(doc):
     env = _function(doc, "ApiHandler")["Environment"]["Variables"]
-    assert {"LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_LINK_SECONDS"} <= set(env)
+    assert {"LTV_STORE", "LTV_DATA_DIR", "LTV_STATE_MACHINE_ARN", "LTV_NOTIFY_FUNCTION",
+            "LTV_LINK_SECONDS"} <= set(env)
+    from ltvcore.api.config import ApiSettings
+
+    aliases = {field.alias for field in ApiSettings.model_fields.values()}
+    assert {name for name in env if name.startswith("LTV_")} - {"LTV_GIT_COMMIT"} <= aliases
+
+
+def test_the_api_may_announce_a_reused_run_through_the_notify_lambda_only(doc):
+    env = _function(doc, "ApiHandler")["Environment"]["Variables"]
+    (notify,) = [k for k in resources(doc, "AWS::Lambda::Function") if "NotifyLambda" in k]
+    assert env["LTV_NOTIFY_FUNCTION"] == {"Ref": notify}
+    (policy,) = [p for key, p in resources(doc, "AWS::IAM::Policy").items() if "ApiHandlerRole" in key]
+    invokes = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+               if "lambda:InvokeFunction" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": [notify, "Arn"]}]
     assert flatten(env["LTV_DATA_DIR"]).endswith("/warehouse")  # dataset folders, named by state.json
 
 

@@ -193,3 +193,38 @@ def test_a_published_run_is_never_turned_into_a_failed_one(notify, slack, tmp_pa
     result = module.handler(_execution_ended(job, "TIMED_OUT"), lambda_context("notify"))
     assert result["action"] == "ignored"
     assert open_store(STORE).status(job.run_id)["status"] == "succeeded" and not slack.posts
+
+
+def test_the_late_end_of_an_older_attempt_leaves_the_newer_one_alone(notify, slack, aws, monkeypatch):
+    """Attempt 2 (``<run id>-2``) owns the run: attempt 1's timeout, delivered late, neither
+    marks it failed nor stops the pipeline attempt 2 recorded."""
+    module, _logs = notify
+    sagemaker = _RecordingSageMaker()
+    monkeypatch.setattr(module, "sagemaker", lambda: sagemaker)
+    job = make_job()
+    open_store(STORE).mark(job.run_id, "running", job.marker(execution=f"{job.run_id}-2", attempt=2))
+    aws.put_object(Bucket=BUCKET, Key=f"scratch/runs/{job.run_id}/pipeline.json",
+                   Body=json.dumps({"pipeline_execution_arn": "arn:…/execution/new"}).encode())
+    result = module.handler(_execution_ended(job, "TIMED_OUT"), lambda_context("notify"))
+    assert result["action"] == "ignored" and not sagemaker.stopped and not slack.posts
+    assert open_store(STORE).status(job.run_id)["status"] == "running"
+    # the newer attempt's own end is recorded, and the marker names that attempt
+    ended = _execution_ended(job, "ABORTED")
+    ended["detail"]["name"] = f"{job.run_id}-2"
+    assert module.handler(ended, lambda_context("notify"))["action"] == "recorded"
+    status = open_store(STORE).status(job.run_id)
+    assert status["status"] == "failed" and status["detail"]["execution"] == f"{job.run_id}-2"
+    assert sagemaker.stopped == ["arn:…/execution/new"]
+
+
+def test_a_reused_run_is_announced_with_the_success_message(notify, slack, tmp_path):
+    """The API's announce payload (StepFunctionsLauncher.announce) is NotifySuccess's."""
+    module, _logs = notify
+    job = make_job()
+    make_run(tmp_path, STORE, job.run_id, request=job.request.normalised())
+    payload = {"status": "succeeded", "execution_name": job.run_id,
+               "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:sm:{job.run_id}",
+               "state": {"input": job.execution_input(STORE)}}
+    assert module.handler(payload, lambda_context("notify"))["ok"] is True
+    assert {path.rsplit("/", 1)[-1] for path, _ in slack.posts} == {"team", "growth"}
+    assert all(job.run_id in json.dumps(body) for _path, body in slack.posts)

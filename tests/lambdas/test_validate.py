@@ -43,6 +43,22 @@ def test_validate_refuses_an_execution_not_named_by_the_run_id(validate):
     assert caught.value.column == "run_id"
 
 
+def test_validate_accepts_a_new_attempt_and_records_it_on_the_marker(validate):
+    job = make_job()
+    event = {"execution_name": f"{job.run_id}-3", "input": job.execution_input(STORE)}
+    assert validate.handler(event, lambda_context("validate"))["run_id"] == job.run_id
+    detail = open_store(STORE).status(job.run_id)["detail"]
+    assert (detail["execution"], detail["attempt"]) == (f"{job.run_id}-3", 3)
+
+
+@pytest.mark.parametrize("suffix", ["-1", "-0", "-02", "-x", "2", "-2-2"])
+def test_validate_refuses_names_that_are_no_attempt(validate, suffix):
+    job = make_job()
+    with pytest.raises(InputError, match="attempt"):
+        validate.handler({"execution_name": job.run_id + suffix, "input": job.execution_input(STORE)},
+                         lambda_context())
+
+
 @pytest.mark.parametrize("data", [None, [1, 2], "run"])
 def test_validate_refuses_an_input_that_is_not_an_object(validate, data):
     with pytest.raises(InputError, match="JSON object"):

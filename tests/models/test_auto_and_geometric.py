@@ -1,5 +1,7 @@
 """--model geometric (the old baseline) and --model auto (holdout choice among the retention fits, recorded)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,17 +45,44 @@ def test_geometric_model_is_labelled_and_records_r(inputs):
 def test_auto_records_candidates_scores_and_choice(inputs):
     result = run_forecast(inputs, ForecastRequest(model="auto"))
     selection = result.params["model_selection"]
-    assert set(selection["scores"]) == set(AUTO_CANDIDATES)
-    assert selection["choice"] == min(selection["scores"], key=selection["scores"].get)
+    assert set(selection["scores"]) <= set(AUTO_CANDIDATES)
+    # Retention fits compete on the activity they project (login data): the best of them and
+    # the other models then compete on the LTV holdout.
+    retention = selection["retention_scores"]
+    best_curve = min(retention, key=retention.get)
+    contenders = {k: v for k, v in selection["scores"].items()
+                  if not k.startswith("curve") or k == best_curve}
+    assert selection["choice"] == min(contenders, key=contenders.get)
     family = selection["choice"].split(":")[0]
     assert set(result.forecast["model"]) == {family}
     models = result.params["groups"][0]["models"]
     if family == "curve":
-        retention = {"curve": "ensemble", "curve:sbg": "sbg", "curve:rational": "rational"}
-        assert models["curve"]["retention"] == retention[selection["choice"]]
-    else:
+        assert models["curve"]["retention"] == (selection["choice"].partition(":")[2] or "ensemble")
+    elif family == "btyd":
         assert models["btyd"]["method"] == "map"
+    else:
+        assert family in models
     assert selection["choice"] in selection["why"]
+
+
+def _data(inputs):
+    from ltvcore.warehouse.model_data import cohort_data
+
+    return cohort_data(inputs, by=["campaign"], as_of=inputs.last_event, observe_days=7, window_days=None)
+
+
+def test_auto_fits_retention_from_day_1_only_on_login_data(inputs):
+    data = _data(inputs)
+    login = AutoModel(candidates=("curve", "curve:sbg-d1")).fit(data)
+    assert login.day1_rate_ >= 0.1
+    assert set(login.retention_scores_) == {"curve", "curve:sbg-d1"}
+    # Purchase data: a day-1 rate of a few percent. The same data with day-1 activity scarce.
+    active = data.active.copy()
+    active[:, 1] = np.round(0.03 * data.at_risk[:, 1])
+    purchase = AutoModel(candidates=("curve", "curve:sbg-d1")).fit(replace(data, active=active))
+    assert purchase.considered_ == ("curve",)
+    assert purchase.retention_scores_ == {}
+    assert purchase.choice_ == "curve"
 
 
 def test_auto_candidates_include_the_bayesian_model_by_its_map_fit_when_pymc_is_installed():
@@ -64,10 +93,7 @@ def test_auto_candidates_include_the_bayesian_model_by_its_map_fit_when_pymc_is_
 
 
 def test_auto_holdout_scores_the_days_after_the_split(inputs):
-    from ltvcore.warehouse.model_data import cohort_data
-
-    data = cohort_data(inputs, by=["campaign"], as_of=inputs.last_event, observe_days=7,
-                       window_days=None)
+    data = _data(inputs)
     model = AutoModel().fit(data)
     assert model.split_day_ == int(np.median(data.last_day)) // 2
     early = truncate(data, model.split_day_)

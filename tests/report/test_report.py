@@ -302,10 +302,13 @@ def test_many_groups_show_top_ten_with_a_note(tmp_path: Path) -> None:
     campaigns = {f"c{i:02d}": {"scale": float(i + 1), "users": 100, "spend": 500.0}
                  for i in range(14)}
     page = render_report(make_run(tmp_path / "run", campaigns=campaigns, extras=False))
-    assert "Showing the 10 groups with the highest LTV at day 365 (of 14" in page
+    assert "The legend offers the 10 groups with the highest LTV at day 365 (of 14" in page
     data = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))
-    names = [t["name"] for t in data["curves"]["data"] if "name" in t]
+    names = [t["name"] for t in data["curves"]["data"] if t.get("showlegend", True)]
     assert names == [f"c{i:02d}" for i in range(13, 3, -1)]
+    # only the top three are drawn (with their bands) until the reader picks others
+    drawn = {t["name"] for t in data["curves"]["data"] if "name" in t and t["visible"] is True}
+    assert drawn == {"c13", "c12", "c11"}
     assert len(_table_rows(page)) == 14 * len(HORIZONS)
 
 
@@ -458,14 +461,15 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
                         .filter(p => (p.getAttribute('d') || '').length > 100).length,
             roasPoints: document.querySelectorAll('#roas-chart .scatterlayer .point').length,
             roasErrorBars: document.querySelectorAll('#roas-chart .errorbar').length,
-            roasText: Array.from(document.querySelectorAll('#roas-chart .textpoint'))
+            roasText: Array.from(document.querySelectorAll('#roas-chart .annotation-text'))
                         .map(t => t.textContent),
             rule: document.getElementById('decision-rule').textContent,
             rows: document.querySelectorAll('#forecast-table tbody tr').length,
             promisingRows: document.querySelectorAll('#forecast-table tr.scale').length,
         })""")
         assert counts["ltvSvgs"] >= 1 and counts["svgs"] >= 2, counts
-        assert counts["ltvTraces"] == 3 * 4, counts  # band top, band bottom, line per group
+        # band top, band bottom, line for the top three groups; the fourth waits in the legend
+        assert counts["ltvTraces"] == 3 * 3, counts
         assert counts["ltvLegend"] == 4, counts
         assert counts["ltvPaths"] >= 4, counts
         assert counts["roasPoints"] == 3 and counts["roasErrorBars"] == 3, counts

@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.pipeline_definition import JobSettings, forecast_definition
 from ltvcore.errors import InputError
 from ltvcore.request import ForecastRequest
 from ltvcore.runs import ids, naming
@@ -30,7 +31,6 @@ from ltvcore.runs.store import open_store
 from ltvcore.sample import write_sample
 from ltvcore.warehouse import athena
 from sagemaker_jobs import forecast, paths, prepare, publish, report
-from sagemaker_jobs.definition import JobSettings, forecast_definition
 from tests.infra.fake_athena import download_manifest, run_unload, sync
 from tests.infra.support import ROOT
 

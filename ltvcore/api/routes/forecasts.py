@@ -19,6 +19,7 @@ import re
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ltvcore.api import pages
+from ltvcore.api.history import run_history
 from ltvcore.api.http import (
     USER_HEADER,
     error_response,
@@ -90,7 +91,11 @@ def router(service: ForecastService) -> APIGatewayRouter:
                 return html_response(404, page, headers)
             raise
         if html_wanted(event):
-            return html_response(200, pages.run_page(prefix=prefix(event), run=described), headers)
+            # Earlier runs and monitor results: read for the page only, the JSON stays the run's
+            history = (run_history(service.store, described)
+                       if described["status"] == "succeeded" else None)
+            return html_response(200, pages.run_page(prefix=prefix(event), run=described,
+                                                     history=history), headers)
         return json_response(200, described, headers)
 
     return routes
