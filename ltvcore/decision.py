@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["CUT", "DEFAULT_THRESHOLDS", "Decision", "LABELS", "MAIN_HORIZON", "SCALE", "WATCH",
            "Thresholds", "counts", "counts_text", "days_text", "decide", "has_payback",
-           "main_horizon", "no_spend_text", "rule_text", "thresholds"]
+           "main_horizon", "no_spend_text", "recorded", "rule_text", "thresholds"]
 
 SCALE, WATCH, CUT = "scale", "watch", "cut"
 LABELS = (SCALE, WATCH, CUT)
@@ -64,6 +64,23 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+
+
+#: Where a run's ``params.json`` keeps the thresholds in force when it was forecast.
+RECORD_KEY = "decision_thresholds"
+
+
+def recorded(params: Mapping[str, Any] | None) -> Thresholds:
+    """The thresholds a run was forecast under (its ``params.json``), so that its report, page
+    and message label it the same whenever they are made; the team's current ones for a run
+    that recorded none (forecast before they were recorded)."""
+    value = (params or {}).get(RECORD_KEY)
+    if isinstance(value, Mapping):
+        try:
+            return Thresholds(scale=value["scale"], cut=value["cut"])
+        except (KeyError, ValueError):
+            pass
+    return thresholds()
 
 
 def thresholds(environ: Mapping[str, str] | None = None) -> Thresholds:

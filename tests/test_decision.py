@@ -106,3 +106,39 @@ def test_report_run_page_and_slack_agree_on_the_same_forecast(tmp_path):
     assert report == [(d["label"], d["group"]["campaign"]) for d in api] == slack[:5]
     assert slack[5:] == [(None, "organic")]  # listed after the labelled ones, unlabelled
     assert len({label for label, _ in report}) >= 2  # more than one label is compared
+
+
+def test_a_run_keeps_the_thresholds_it_was_forecast_under(tmp_path, monkeypatch):
+    """Changing the team's thresholds later relabels no past run: its report, page and message
+    read the ones recorded in its params.json."""
+    from ltvcore.report.data import load_run
+    from ltvcore.request import ForecastRequest
+    from ltvcore.sample import write_sample
+    from ltvcore.workflow.artifacts import write_outputs
+    from ltvcore.workflow.forecast import load_inputs, run_forecast
+
+    write_sample(tmp_path, install_days=7, observed_days=7, n_campaigns=3, users_per_day=30, seed=3)
+    monkeypatch.setenv(decision.SCALE_VARIABLE, "0.9")
+    monkeypatch.setenv(decision.CUT_VARIABLE, "0.05")
+    result = run_forecast(load_inputs(tmp_path / "events.csv", tmp_path / "installs.csv",
+                                      tmp_path / "spend.csv"), ForecastRequest())
+    assert result.params[decision.RECORD_KEY] == {"scale": 0.9, "cut": 0.05}
+    write_outputs(result, tmp_path / "run")
+    monkeypatch.setenv(decision.SCALE_VARIABLE, "0.6")
+    assert decision.recorded(result.params) == Thresholds(scale=0.9, cut=0.05)
+    assert load_run(tmp_path / "run").thresholds == Thresholds(scale=0.9, cut=0.05)
+    # A run from before thresholds were recorded takes the team's current ones.
+    assert decision.recorded({}) == Thresholds(scale=0.6, cut=0.05)
+
+
+def test_bad_thresholds_stop_a_forecast_with_one_message(tmp_path, monkeypatch):
+    from ltvcore.errors import InputError
+    from ltvcore.request import ForecastRequest
+    from ltvcore.sample import write_sample
+    from ltvcore.workflow.forecast import load_inputs, run_forecast
+
+    write_sample(tmp_path, install_days=3, observed_days=7, n_campaigns=1, users_per_day=20, seed=1)
+    monkeypatch.setenv(decision.SCALE_VARIABLE, "lots")
+    with pytest.raises(InputError, match=decision.SCALE_VARIABLE):
+        run_forecast(load_inputs(tmp_path / "events.csv", tmp_path / "installs.csv", None),
+                     ForecastRequest())

@@ -214,7 +214,7 @@ class ForecastService:
         try:
             text = self.store.read_bytes(run_id, "forecast.csv").decode("utf-8")
             rows = list(csv.DictReader(io.StringIO(text)))
-            limits = decision.thresholds()
+            limits = decision.recorded(params)
         except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:
             return f"no decision: {error}"
         horizons = sorted({int(float(r["horizon_days"])) for r in rows if r.get("horizon_days")})

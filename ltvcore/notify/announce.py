@@ -48,4 +48,5 @@ def run_message(store: ArtifactStore, run_id: str, *, request: Mapping[str, Any]
         as_of=str(manifest.get("as_of") or request.get("as_of") or ""), forecast_rows=rows,
         by=by, warnings=manifest.get("warnings") or (), report_url=report_url,
         link_lifetime=link_lifetime, confidence=request.get("confidence"),
-        target_roas=request.get("target_roas"), payback=decision.payback_days(params, by))
+        target_roas=request.get("target_roas"), payback=decision.payback_days(params, by),
+        limits=decision.recorded(params))

@@ -258,7 +258,8 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
                     link_lifetime: str | None = None, horizon: int | None = None,
                     top_n: int = 5, confidence: float | None = None,
                     target_roas: float | None = None,
-                    payback: Mapping[tuple[str, ...], Mapping[str, Any]] | None = None) -> dict:
+                    payback: Mapping[tuple[str, ...], Mapping[str, Any]] | None = None,
+                    limits: decision.Thresholds | None = None) -> dict:
     """Block Kit payload announcing a finished forecast run.
 
     Parameters
@@ -294,7 +295,8 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
     h = main_horizon(forecast_rows, horizon) if forecast_rows else None
     groups = sorted(_groups_at(forecast_rows, by, h), key=_sort_key) if h is not None else []
     with_roas = _has_spend(forecast_rows)
-    verdicts = decision.decide(forecast_rows, by, horizon=h, payback=payback) if h is not None else []
+    verdicts = (decision.decide(forecast_rows, by, horizon=h, payback=payback, limits=limits)
+                if h is not None else [])
     verdict_of = {_group_label(dict(zip(by, v.group)), by): v for v in verdicts}
     if verdicts:  # labelled groups first, in the one decision order; then the rest by LTV
         rank = {label: i for i, label in enumerate(verdict_of)}
@@ -324,7 +326,7 @@ def success_message(*, run_id: str, requested_by: str | None, dataset: str, as_o
         lines = [_group_line(g, with_roas, verdict_of.get(g.label), max_days) for g in top]
         blocks.append(_section(_join_within(lines, head=head)))
 
-        rule = decision_rule(bool(verdicts), h, target_roas)
+        rule = decision_rule(bool(verdicts), h, target_roas, limits)
         summary = f"{decision.counts_text(verdicts)}. {rule}." if verdicts else rule
         outside = [g.label for g in groups[len(top):]
                    if g.label in verdict_of and verdict_of[g.label].label == decision.SCALE]

@@ -78,7 +78,7 @@ class RunView:
 
     @cached_property
     def thresholds(self) -> decision.Thresholds:
-        return decision.thresholds()
+        return decision.recorded(self.params)
 
     @cached_property
     def _labels(self) -> dict[tuple[str, ...], str]:

@@ -8,11 +8,12 @@ code: :func:`load_inputs` reads and validates files, :func:`run_forecast` comput
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from ltvcore import decision
 from ltvcore.errors import InputError
 from ltvcore.lifecycle.refs import is_ref
 from ltvcore.models.registry import ModelOptions, build_model
@@ -117,6 +118,10 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
     """
     timings = {}
     start = time.perf_counter()
+    try:  # recorded with the run, so that its labels never change with the team's settings
+        decision_limits = decision.thresholds()
+    except ValueError as error:
+        raise InputError(str(error)) from None
     _check_by(request, inputs)
     as_of = resolve_as_of(inputs, request)
     by = list(request.by)
@@ -195,6 +200,7 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
         "request": request.normalised(),
         "warnings": warnings,
         "assumptions": fitted.assumptions,
+        decision.RECORD_KEY: asdict(decision_limits),
     }
     if fitted.selection is not None:
         params["model_selection"] = fitted.selection
