@@ -129,8 +129,11 @@ MODELS: tuple[str, ...] = tuple(spec.name for spec in _SPECS if spec.public)
 # model takes part by its MAP fit (seconds; NUTS would take minutes per candidate fit) where
 # PyMC is installed (the `bayes` extra).
 # The "-d1" fits read login data, where a living user skips days (ltvcore.retention.returning).
+# bgnbd is no candidate: the holdout cannot see its long-horizon edge (with 84 days observed it
+# never won it) but picks it on a first week, where BG/NBD's death process is unidentified and it
+# over-forecasts by 50% at 365 days (benchmarks/known_truth.py).
 AUTO_CANDIDATES: tuple[str, ...] = ("curve", "curve:sbg", "curve:rational", "curve:bdw", "curve:ensemble-d1",
-                                    "curve:sbg-d1", "curve:bdw-d1", "bgnbd") + (
+                                    "curve:sbg-d1", "curve:bdw-d1") + (
     ("btyd:map",) if importlib.util.find_spec("pymc") is not None else ())
 
 
