@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ltvcore.files import atomic_write
 from ltvcore.report.data import MAIN_HORIZON, load_run
+from ltvcore.report.observed import Observed
 from ltvcore.report.page import build_page
 
 __all__ = ["REPORT_FILE", "MAIN_HORIZON", "render_report", "write_report"]
@@ -24,7 +25,7 @@ __all__ = ["REPORT_FILE", "MAIN_HORIZON", "render_report", "write_report"]
 REPORT_FILE = "report.html"
 
 
-def render_report(run_dir: Path, *, run_id: str | None = None) -> str:
+def render_report(run_dir: Path, *, run_id: str | None = None, observed: Observed | None = None) -> str:
     """Render the report of the run in ``run_dir``.
 
     Parameters
@@ -35,19 +36,22 @@ def render_report(run_dir: Path, *, run_id: str | None = None) -> str:
         ``request``, ``as_of``, ``assumptions`` and ``run_id`` at its top level.
     run_id
         The run id to show, for a run still being staged (it overrides the manifest's).
+    observed
+        The groups' observed activity, when the caller pooled it already; otherwise it is read
+        from the run's input snapshot (the same numbers, at the cost of a second aggregation).
 
     Returns
     -------
     str
         The complete HTML document.
     """
-    return build_page(load_run(Path(run_dir), run_id=run_id))
+    return build_page(load_run(Path(run_dir), run_id=run_id, observed=observed))
 
 
-def write_report(run_dir: Path, *, run_id: str | None = None) -> Path:
+def write_report(run_dir: Path, *, run_id: str | None = None, observed: Observed | None = None) -> Path:
     """Render the report and write ``run_dir/report.html`` atomically; returns its path."""
     run_dir = Path(run_dir)
-    page = render_report(run_dir, run_id=run_id)
+    page = render_report(run_dir, run_id=run_id, observed=observed)
     target = run_dir / REPORT_FILE
     atomic_write(target, page.encode("utf-8"))
     return target

@@ -179,8 +179,10 @@ def _text_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def load_run(run_dir: Path, run_id: str | None = None) -> RunView:
-    """Parse ``forecast.csv``, ``curve.csv``, ``params.json`` and, if present, ``manifest.json``."""
+def load_run(run_dir: Path, run_id: str | None = None, observed: Observed | None = None) -> RunView:
+    """Parse ``forecast.csv``, ``curve.csv``, ``params.json`` and, if present, ``manifest.json``;
+    ``observed``: the groups' activity when the caller has it already (else read on demand from
+    the run's snapshot)."""
     run_dir = Path(run_dir)
     forecast, by = _read_csv(run_dir / FORECAST_FILE, _FORECAST_REQUIRED, _FORECAST_NUMERIC,
                              "horizon_days")
@@ -201,7 +203,7 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunView:
     horizons = sorted({int(h) for h in forecast["horizon_days"].dropna()})
     if not horizons:
         raise ValueError(f"{run_dir / FORECAST_FILE}: no horizon_days values")
-    return RunView(
+    view = RunView(
         run_dir=run_dir,
         by=by,
         forecast=forecast,
@@ -215,3 +217,6 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunView:
         assumptions=_text_list(params.get("assumptions")),
         horizons=horizons,
     )
+    if observed is not None:
+        view.__dict__["observed"] = observed  # the cached property, already known
+    return view

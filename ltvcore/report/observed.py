@@ -9,6 +9,7 @@ The snapshot is part of the run, so the report stays a function of the run's fil
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,13 @@ import numpy as np
 
 from ltvcore.errors import InputError
 
-__all__ = ["Observed", "read_observed"]
+__all__ = ["OBSERVED_STASH", "Observed", "dump", "load", "observed_of", "read_observed"]
 
 INPUTS_DIR = "inputs"
+#: Where a local run's forecast step leaves the observed activity it already pooled, for the
+#: publish step's report (never an artifact: publish removes it before the manifest). Reading
+#: it back from the snapshot costs a second aggregation of the whole input at scale.
+OBSERVED_STASH = ".observed.json"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,11 @@ def read_observed(run_dir: Path, request: dict[str, Any], by: list[str]) -> Obse
                            window_days=request.get("window_days"))
     except (InputError, OSError, KeyError, ValueError):  # no chart rather than no report
         return None
+    return observed_of(data, by)
+
+
+def observed_of(data, by: list[str]) -> Observed:
+    """The observed activity of each group of a :class:`~ltvcore.data.cohorts.CohortData`."""
     rate, at_risk, last_day = {}, {}, {}
     for g in range(data.n_groups):
         key = tuple(str(data.groups[c].iat[g]) for c in by)
@@ -64,3 +74,17 @@ def read_observed(run_dir: Path, request: dict[str, Any], by: list[str]) -> Obse
         at_risk[key] = [int(n) for n in np.asarray(seen).tolist()]
         last_day[key] = end - 1
     return Observed(rate, at_risk, last_day)
+
+
+def dump(observed: Observed) -> bytes:
+    """JSON of ``observed`` whose :func:`load` gives it back exactly (floats by repr)."""
+    rows = [{"key": list(key), "rate": observed.rate[key], "at_risk": observed.at_risk[key],
+             "last_day": observed.last_day[key]} for key in observed.rate]
+    return json.dumps(rows).encode("utf-8")
+
+
+def load(content: bytes) -> Observed:
+    rows = json.loads(content)
+    keys = [tuple(row["key"]) for row in rows]
+    return Observed({k: r["rate"] for k, r in zip(keys, rows)}, {k: r["at_risk"] for k, r in zip(keys, rows)},
+                    {k: r["last_day"] for k, r in zip(keys, rows)})

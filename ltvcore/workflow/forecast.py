@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ class ForecastResult:
     warnings: list[str]
     as_of: str
     timings: dict[str, float]
+    observed: Any = None  # the groups' observed activity (ltvcore.report.observed), for the report
 
 
 def resolve_as_of(inputs: Inputs, request: ForecastRequest) -> str:
@@ -206,8 +208,11 @@ def run_forecast(inputs: Inputs, request: ForecastRequest, model: str | None = N
         params["model_selection"] = fitted.selection
     if model_version is not None:
         params["model_version"] = model_version
+    from ltvcore.report.observed import observed_of
+
     return ForecastResult(forecast=forecast, curve=daily, params=params, warnings=warnings,
-                          as_of=as_of, timings=timings)
+                          as_of=as_of, timings=timings,
+                          observed=None if shard is not None else observed_of(data, by))
 
 
 def _label(row: pd.Series, by: list[str]) -> str:

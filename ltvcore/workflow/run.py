@@ -185,6 +185,10 @@ def compute(staged: Staged, *, shard_index: int = 0, shard_count: int = 1,
         result = run_forecast(inputs, staged.request, cache=cache, shard=shard, store=staged.store)
         _tell(progress, "writing")
         write_outputs(result, staged.directory)
+        if result.observed is not None:
+            from ltvcore.report.observed import OBSERVED_STASH, dump
+
+            (staged.directory / OBSERVED_STASH).write_bytes(dump(result.observed))
         info.update(warnings=result.warnings, timings=result.timings,
                     groups=int(result.forecast.drop_duplicates(list(staged.request.by)).shape[0]))
         if result.params.get("model_version"):
@@ -211,10 +215,15 @@ def publish(directory: Path, store=None, *, requested_by: str | None = None) -> 
     (directory / RUN_INFO).unlink()
     target = store if isinstance(store, ArtifactStore) else open_store(store)
     run_id = info["run_id"]
+    from ltvcore.report.observed import OBSERVED_STASH, load
+
+    stash = directory / OBSERVED_STASH
+    observed = load(stash.read_bytes()) if stash.exists() else None
+    stash.unlink(missing_ok=True)
     if target.exists(run_id):
         return run_id, target.location(run_id), True
     if not (directory / "report.html").exists():
-        write_report(directory, run_id=run_id)
+        write_report(directory, run_id=run_id, observed=observed)
     content = manifest.build_manifest(
         directory, run_id=run_id, request=info["request"], as_of=info["as_of"],
         requested_by=requested_by, seed=info["request"].get("seed"), timings=info["timings"],

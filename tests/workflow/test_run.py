@@ -250,3 +250,26 @@ def test_forecast_to_store_reports_each_stage_in_order(data, tmp_path):
     assert forecast_to_store(ForecastRequest(horizons=(30,)), progress=again.append,
                              **kwargs).reused
     assert again == []
+
+
+def test_the_report_reuses_the_forecasts_pooled_activity_and_reproduces_from_the_snapshot(
+        data, tmp_path, monkeypatch, capsys):
+    """A local run's report takes the observed activity the forecast already pooled (reading it
+    back from the snapshot would aggregate the whole input a second time); the hand-over file is
+    no artifact, and the report rebuilt from the snapshot alone is the same byte for byte."""
+    from ltvcore.report import data as report_data
+    from ltvcore.report.observed import OBSERVED_STASH
+
+    def no_second_read(*_args, **_kwargs):
+        raise AssertionError("the snapshot was read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(report_data, "read_observed", no_second_read)
+        assert forecast(data, tmp_path / "store") == 0
+    run = only_run(tmp_path / "store")
+    assert not (run / OBSERVED_STASH).exists()
+    assert OBSERVED_STASH not in json.loads((run / "manifest.json").read_text()).get("files", {})
+    assert "Dots: what its users did by as-of" in (run / "report.html").read_text()  # drawn
+    capsys.readouterr()
+    assert main(["reproduce", str(run)]) == 0
+    assert "identical" in capsys.readouterr().out
