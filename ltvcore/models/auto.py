@@ -20,7 +20,7 @@ from ltvcore.data.cohorts import CohortData, cut_back, truncate
 from ltvcore.ltv import observed_ltv
 from ltvcore.models.base import ModelDefaults
 from ltvcore.models.registry import ModelOptions, build_model
-from ltvcore.retention import activity_curve
+from ltvcore.retention import ActivityCurve, activity_curve
 
 __all__ = ["AutoModel", "HistoryLearner"]
 
@@ -34,10 +34,11 @@ def _is_curve(name: str) -> bool:
     return name == "curve" or name.startswith("curve:")
 
 
-def _activity_scores(data: CohortData, split: int, fits: dict, weight: np.ndarray) -> dict[str, float]:
+def _activity_scores(data: CohortData, observed: ActivityCurve, split: int, fits: dict,
+                     weight: np.ndarray) -> dict[str, float]:
     """User-weighted mean absolute % error of the active user-days each retention fit (on days
-    ``0 … split``) projects onto each group's later observed days."""
-    observed = activity_curve(data.active, data.at_risk)
+    ``0 … split``) projects onto each group's later observed days (``observed``: the data's
+    activity curve)."""
     day = np.arange(data.active.shape[1])[None, :]
     held_out = (day > split) & (data.at_risk > 0)
     actual = np.where(held_out, observed.rate * data.at_risk, 0.0).sum(1)
@@ -83,7 +84,8 @@ class AutoModel(ModelDefaults):
         scorable = (last > self.split_day_) & (target > 0)
         # Fits from day 1 read login data (a living user skips days): where "active" means a
         # purchase, a day-1 rate of a few percent carries too little to fit a law from.
-        self.day1_rate_ = float(np.median(activity_curve(data.active, data.at_risk).rate[:, 1]))
+        observed = activity_curve(data.active, data.at_risk)
+        self.day1_rate_ = float(np.median(observed.rate[:, 1]))
         candidates = tuple(name for name in self.candidates
                            if not name.endswith("-d1") or self.day1_rate_ >= LOGIN_DAY1_RATE)
         self.considered_ = candidates
@@ -94,8 +96,8 @@ class AutoModel(ModelDefaults):
         # active day is a purchase, revenue is as informative and all compete on LTV.
         self.login_data_ = self.day1_rate_ >= LOGIN_DAY1_RATE
         curves = [name for name in candidates if _is_curve(name)] if self.login_data_ else []
-        self.retention_scores_ = _activity_scores(data, self.split_day_, {n: fitted[n] for n in curves},
-                                                  weight)
+        self.retention_scores_ = _activity_scores(data, observed, self.split_day_,
+                                                  {n: fitted[n] for n in curves}, weight)
         finite_retention = {k: v for k, v in self.retention_scores_.items() if np.isfinite(v)}
         best_curve = min(finite_retention, key=finite_retention.__getitem__) if finite_retention else None
         self.scores_ = {}

@@ -209,14 +209,17 @@ class BGNBDModel(ModelDefaults):
         # Spend-weighted users per row, then per group: Σ E[amount] · E[purchases in (age, day]].
         value = np.bincount(self.row_of_user_, self.expected_amount_, len(keys))
         days = np.arange(n_days, dtype=float)[None, :]
-        cumulative = np.empty((len(keys), n_days))
         ahead = np.clip(days + 1 - age[:, None], 0, grid[-1])  # future days up to day d
-        for k in range(len(keys)):
-            cumulative[k] = np.interp(ahead[k], grid, expected[k])
+        # Linear interpolation on the shared grid, all rows at once.
+        right = np.clip(np.searchsorted(grid, ahead), 1, grid.size - 1)
+        share = (ahead - grid[right - 1]) / (grid[right] - grid[right - 1])
+        low = np.take_along_axis(expected, right - 1, axis=1)
+        cumulative = low + share * (np.take_along_axis(expected, right, axis=1) - low)
         per_day = np.diff(cumulative, axis=1, prepend=0.0) * value[:, None]
         users = np.bincount(data.user_group, minlength=n_groups).astype(float)
-        projected = np.stack([np.bincount(g, per_day[:, d], n_groups) for d in range(n_days)],
-                             axis=1).astype(float) / np.maximum(users, 1)[:, None]
+        projected = np.zeros((n_groups, n_days))
+        np.add.at(projected, g, per_day)
+        projected /= np.maximum(users, 1)[:, None]
         day = np.arange(n_days)[None, :]
         daily = np.where(day > last[:, None], projected, observed)
         ltv = np.cumsum(daily, axis=1)
