@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import faulthandler
 import json
 import os
 import re
@@ -257,6 +258,8 @@ def _serve(args: argparse.Namespace) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: where every thread is, on stderr
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -70,10 +70,15 @@ class Served:
             time.sleep(0.05)
         raise AssertionError(f"timed out; runs: {self.runs()}")
 
-    def stop(self, sig: int, timeout: float = 60) -> int:
+    def stop(self, sig: int, timeout: float = 120) -> int:
         self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)  # ltv serve prints every thread's stack
+            time.sleep(2)
+            raise AssertionError(f"ltv serve did not stop on signal {sig}:\n"
+                                 f"{self.log.read_text(errors='replace')[-20000:]}") from None
         finally:
             if self.process.poll() is None:
                 self.process.kill()
