@@ -42,6 +42,12 @@ CASES = {
     "purchase-btyd-map": ("purchase", {"model": "btyd:map", "observe_days": 3}),
 }
 FILES = ("forecast.csv", "curve.csv", "params.json")
+#: Relative tolerance by case. btyd's MAP is where L-BFGS stops (gradient tolerance): another
+#: CPU's rounding (numba's and BLAS's instruction set) moves that point by about 1e-6 relative,
+#: measured between two machines of this workplace. With 3 observed days the purchase case's
+#: flat directions move further: its forecast bounds by 3e-4, the paying rate of its handful of
+#: day-0 payers by 4e-3. Everything else is closed form or converges far below 1e-9.
+RTOL = {"game-btyd-map": 1e-4, "purchase-btyd-map": 1e-2}
 
 
 @pytest.fixture(scope="module")
@@ -59,32 +65,34 @@ def datasets(tmp_path_factory):
 NOT_RESULTS = frozenset({"posterior_key"})
 
 
-def close(a, b, where: str) -> None:
+def close(a, b, where: str, rtol: float = 1e-9) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         assert sorted(a) == sorted(b), where
         for key in a:
             if key not in NOT_RESULTS:
-                close(a[key], b[key], f"{where}.{key}")
+                close(a[key], b[key], f"{where}.{key}", rtol)
     elif isinstance(a, list) and isinstance(b, list):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
-            close(x, y, f"{where}[{i}]")
+            close(x, y, f"{where}[{i}]", rtol)
     elif isinstance(a, float) or isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{where}: {a} != {b}"
+        assert math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12), f"{where}: {a} != {b}"
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def same_table(expected: Path, got: Path) -> None:
+def same_table(expected: Path, got: Path, rtol: float = 1e-9) -> None:
     a = pd.read_csv(expected, dtype=str, keep_default_na=False)
     b = pd.read_csv(got, dtype=str, keep_default_na=False)
     assert list(a.columns) == list(b.columns) and a.shape == b.shape, expected.name
     for column in a.columns:
         left, right = a[column], b[column]
         numeric = pd.to_numeric(left, errors="coerce")
-        if numeric.notna().all() and (left != "").all():
-            pd.testing.assert_series_equal(numeric, pd.to_numeric(right), rtol=1e-9, atol=1e-6,
-                                           check_names=False)
+        filled = left != ""
+        if filled.any() and numeric[filled].notna().all():  # numbers, some cells maybe empty
+            assert (filled == (right != "")).all(), f"{expected.name}:{column}: empty cells"
+            pd.testing.assert_series_equal(numeric[filled], pd.to_numeric(right[filled]),
+                                           rtol=rtol, atol=1e-6, check_names=False)
         else:
             assert left.tolist() == right.tolist(), f"{expected.name}:{column}"
 
@@ -102,6 +110,6 @@ def test_a_fixed_request_gives_its_golden_outputs(datasets, tmp_path, case):
         for name in FILES:
             shutil.copyfile(tmp_path / name, expected / name)
     for name in ("forecast.csv", "curve.csv"):
-        same_table(expected / name, tmp_path / name)
+        same_table(expected / name, tmp_path / name, RTOL.get(case, 1e-9))
     close(json.loads((expected / "params.json").read_text()),
-          json.loads((tmp_path / "params.json").read_text()), "params")
+          json.loads((tmp_path / "params.json").read_text()), "params", RTOL.get(case, 1e-9))
