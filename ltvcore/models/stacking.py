@@ -49,9 +49,9 @@ def selection_weights(errors: np.ndarray, weight: np.ndarray, *, draws: int = DR
     errors = np.asarray(errors, dtype=float)
     weight = np.asarray(weight, dtype=float)
     n_candidates = errors.shape[1]
-    usable = np.isfinite(errors).all(axis=1) & (weight > 0)
     if n_candidates == 1:
         return np.ones(1)
+    usable = np.isfinite(errors).all(axis=1) & (weight > 0)
     if not usable.any():
         return np.full(n_candidates, np.nan)
     errors, weight = errors[usable], weight[usable]
@@ -86,10 +86,13 @@ class StackedModel:
         parts = [(self.weights[k], self.components[k].predict(n_days)) for k in self._ordered]
         if len(parts) == 1:
             return parts[0][1]
-        share = np.array([w for w, _ in parts])[:, None, None]
-        return CurveLTV(ltv=(share * np.stack([p.ltv for _, p in parts])).sum(0),
-                        lower=(share * np.stack([p.lower for _, p in parts])).sum(0),
-                        upper=(share * np.stack([p.upper for _, p in parts])).sum(0))
+        share = np.array([w for w, _ in parts])
+
+        def mix(curves: list[np.ndarray]) -> np.ndarray:
+            return np.tensordot(share, np.stack(curves), axes=1)
+
+        return CurveLTV(ltv=mix([p.ltv for _, p in parts]), lower=mix([p.lower for _, p in parts]),
+                        upper=mix([p.upper for _, p in parts]))
 
     def params(self, g: int) -> dict:
         top = self.components[self._ordered[0]]
@@ -100,14 +103,13 @@ class StackedModel:
 
     @property
     def assumptions(self) -> list[str]:
-        lines: list[str] = []
-        for k in self._ordered:
-            lines.extend(line for line in self.components[k].assumptions if line not in lines)
-        return lines
+        return self._union("assumptions")
 
     @property
     def warnings(self) -> list[str]:
-        lines: list[str] = []
-        for k in self._ordered:
-            lines.extend(line for line in self.components[k].warnings if line not in lines)
-        return lines
+        return self._union("warnings")
+
+    def _union(self, attribute: str) -> list[str]:
+        """The components' lines, heaviest component first, each once."""
+        lines = (line for k in self._ordered for line in getattr(self.components[k], attribute))
+        return list(dict.fromkeys(lines))
