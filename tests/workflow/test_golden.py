@@ -46,8 +46,10 @@ FILES = ("forecast.csv", "curve.csv", "params.json")
 #: CPU's rounding (numba's and BLAS's instruction set) moves that point by about 1e-6 relative,
 #: measured between two machines of this workplace. With 3 observed days the purchase case's
 #: flat directions move further: its forecast bounds by 3e-4, the paying rate of its handful of
-#: day-0 payers by 4e-3. Everything else is closed form or converges far below 1e-9.
-RTOL = {"game-btyd-map": 1e-4, "purchase-btyd-map": 1e-2}
+#: day-0 payers by 4e-3. ``auto`` on game data stacks a beta-discrete-Weibull fit, whose
+#: damped Newton search stops at a gradient tolerance too: it moved the 365-day bound by 5e-6
+#: between two machines. Everything else is closed form or converges far below 1e-9.
+RTOL = {"game-btyd-map": 1e-4, "purchase-btyd-map": 1e-2, "game-auto": 1e-4}
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from ltvcore.models.btyd.latents import _SHARE, _VARY, LATENTS, PRIORS, Priors, prior_vectors
+from ltvcore.models.btyd.latents import (
+    _SHARE,
+    _VARY,
+    BOUNDS,
+    LATENTS,
+    PRIORS,
+    Priors,
+    prior_vectors,
+)
 from ltvcore.models.btyd.likelihood import Layout, SamplingDensity, latent_loglik
 from ltvcore.models.btyd.stats import SufficientStats
 
@@ -148,9 +156,14 @@ def _group_mode(stats: SufficientStats, mu: np.ndarray, scale: np.ndarray, start
         grad_share = grad[:, _SHARE].sum(axis=0) - dev_share / scale[_SHARE]
         return -value, -np.concatenate([grad_vary.ravel(), grad_share])
 
+    bounds = [BOUNDS[k] for k in _VARY] * n_groups + [BOUNDS[k] for k in _SHARE]
+    low = np.array([np.nan if b[0] is None else b[0] for b in bounds])
+    high = np.array([np.nan if b[1] is None else b[1] for b in bounds])
     x0 = np.concatenate([start[:, _VARY].ravel(), start[0, _SHARE]])
+    x0 = np.where(np.isnan(low), x0, np.maximum(x0, low))
+    x0 = np.where(np.isnan(high), x0, np.minimum(x0, high))
     with np.errstate(all="ignore"):
-        result = minimize(objective, x0, jac=True, method="L-BFGS-B",
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": maxiter, "gtol": 1e-6})
     return unpack(result.x), bool(result.success)
 
