@@ -86,7 +86,7 @@ _SHARE = _index(k for k in LATENTS if k in SHARED)
 #: "likelihood" of +3e5, and the forecast missed by −45% with a 3%-wide interval. A logit past
 #: ±25 is a probability within 1e-11 of 0 or 1. The bounds sit far outside every prior
 #: (at least 10 sds), so they bind only where the numbers would otherwise break.
-BOUNDS: tuple[tuple[float, float | None], ...] = tuple(
+BOUNDS: tuple[tuple[float | None, float | None], ...] = tuple(
     (-12.0, 15.0) if name.endswith("_log_conc") else
     (-25.0, 25.0) if name.endswith("_logit_mean") else
     (None, None)  # spend: log amounts and log spreads, which no rounding cliff limits
