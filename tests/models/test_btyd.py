@@ -264,6 +264,13 @@ def test_the_mode_stays_where_the_likelihood_is_exact_and_forecasts_the_long_hor
     assert ((rows["ltv_lower"] <= rows["ltv_true"]) & (rows["ltv_true"] <= rows["ltv_upper"])).mean() >= 0.9
 
 
+def test_an_unconverged_mode_is_a_warning_of_the_run(data, map_model):
+    assert map_model.warnings == []
+    stopped = BTYDModel(method="map", map_maxiter=2, cache_dir=False).fit(data)
+    assert stopped.params(0)["btyd"]["map_converged"] is False
+    assert any("stopped before converging" in w for w in stopped.warnings)
+
+
 def test_a_group_without_eligible_users_gets_a_population_forecast(data):
     events, installs, as_of = simulate(users=300, days=30, seed=5)
     late = pd.DataFrame({"user_id": ["late-1", "late-2"], "install_date": [as_of, as_of],

@@ -248,6 +248,23 @@ class BTYDModel(ModelDefaults):
     def assumptions(self) -> list[str]:
         return list(ASSUMPTIONS)
 
+    @property
+    def warnings(self) -> list[str]:
+        """Inference that did not finish as it should: the forecast stands, but a reader of the
+        run must know it rests on an unconverged mode or a sampler that did not mix."""
+        post, out = self.posterior_, []
+        if post.map_converged is False:
+            out.append("btyd: the search for the posterior mode stopped before converging "
+                       f"(map_maxiter {self.map_maxiter}); the forecast may be off: compare "
+                       "--model curve or btyd (NUTS)")
+        if post.diverging:
+            out.append(f"btyd: NUTS had {post.diverging} divergent transitions; the interval "
+                       "may be too narrow")
+        if post.rhat_max is not None and post.rhat_max > 1.05:
+            out.append(f"btyd: the chains disagree (largest R-hat {post.rhat_max:.2f} > 1.05); "
+                       "the forecast and its interval may mislead")
+        return out
+
 
 # ----------------------------------------------------------------------------- forecast math
 
