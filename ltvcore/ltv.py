@@ -6,8 +6,9 @@ observed use the pooled observed revenue per user at risk; later days are projec
 
 * the fit's parameter uncertainty (dispersion-scaled covariance),
 * the ARPU standard error (retention and ARPU independent, as in the method), and
-* the spread of a group's *realised* mean around its expectation (few users, heavy-tailed
-  spending: a small campaign's realised LTV is noisy even if the model were exact), and
+* the sampling noise of the group's mean (few users, heavy-tailed spending: a small
+  campaign's revenue per user is a noisy estimate of what its users are worth, even where it is
+  fully observed), and
 * extrapolation error: the projected part ``F`` (revenue after the last observed day) is
   uncertain by a factor ``exp(±z·s)`` with ``s = extrapolation_sd · √ln((d+1)/(last+1))``,
   growing with how far the horizon lies beyond the data. Parameter uncertainty alone ignores
@@ -17,6 +18,12 @@ observed use the pooled observed revenue per user at risk; later days are projec
 
 With two retention fits the interval is the union of both fits' intervals, so it always
 contains the disagreement between them: the ensemble is never more certain than either fit.
+
+The band is for the *expected* LTV per user of the group (what one more user bought from the
+campaign is worth, the quantity a budget decision is about), so the sampling noise of the days
+already observed counts too, and a horizon the group has reached keeps a band. It covers the
+users' own realised LTV as well: that differs from the observed mean only by the noise of the
+user-days still to come, a part of the same variance.
 """
 
 from __future__ import annotations
@@ -30,8 +37,7 @@ from scipy.special import ndtri
 if TYPE_CHECKING:
     from ltvcore.data.cohorts import CohortData
 
-__all__ = ["CurveLTV", "fit_interval", "observed_ltv", "realised_variance", "unobserved_share", "widen",
-           "z_value"]
+__all__ = ["CurveLTV", "fit_interval", "observed_ltv", "sampling_variance", "widen", "z_value"]
 
 
 def z_value(confidence: float) -> float:
@@ -56,7 +62,7 @@ class CurveLTV:
 def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndarray,
                  jacobian: np.ndarray, cov: np.ndarray, arpu: np.ndarray, arpu_se: np.ndarray,
                  user_sd: np.ndarray, users: np.ndarray, z: float,
-                 extrapolation_sd: float = 0.0, unobserved: np.ndarray | None = None) -> CurveLTV:
+                 extrapolation_sd: float | np.ndarray = 0.0) -> CurveLTV:
     """Cumulative LTV curve and interval for one retention fit.
 
     Parameters
@@ -69,9 +75,6 @@ def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndar
         Revenue per active user-day and its standard error ``(G,)``.
     user_sd, users
         Per-user standard deviation of observed revenue and the group's installed users.
-    unobserved
-        ``(G, D)`` share of the group's user-days ``0 … d`` not yet observed: only those can
-        still move the realised mean (default: all of them).
     """
     n_groups, n_days = rate.shape
     day = np.arange(n_days)[None, :]
@@ -87,51 +90,34 @@ def fit_interval(observed_daily: np.ndarray, last_day: np.ndarray, rate: np.ndar
     var_arpu = (arpu_se**2)[:, None]
     var_projection = arpu[:, None] ** 2 * var_mass + mass**2 * var_arpu + var_arpu * var_mass
 
-    half = z * np.sqrt(var_projection + realised_variance(ltv, last_day, user_sd, users,
-                                                          unobserved))
+    half = z * np.sqrt(var_projection + sampling_variance(ltv, last_day, user_sd, users))
     return widen(ltv, half, half, last_day, z, extrapolation_sd)
 
 
-def unobserved_share(at_risk: np.ndarray, users: np.ndarray, fit_users: np.ndarray,
-                     n_days: int) -> np.ndarray:
-    """``(G, n_days)`` share of each group's user-days ``0 … d`` that no fit has seen yet.
+def sampling_variance(ltv: np.ndarray, last_day: np.ndarray, user_sd: np.ndarray,
+                      users: np.ndarray) -> np.ndarray:
+    """``(G, D)`` variance of a group's mean LTV per user around its expectation.
 
-    ``at_risk`` is users observed at each age ``(G, D)``; users of cohorts too young to feed the
-    fit (``users − fit_users``) count as unobserved throughout.
-    """
-    n_groups, width = at_risk.shape
-    span = min(width, n_days)
-    seen = np.zeros((n_groups, n_days))
-    seen[:, :span] = at_risk[:, :span]
-    days = np.arange(1, n_days + 1)[None, :]
-    unobserved = 1.0 - np.divide(np.cumsum(seen, axis=1), at_risk[:, :1] * days,
-                                 out=np.zeros_like(seen), where=at_risk[:, :1] > 0)
-    fitted_share = np.divide(fit_users, np.maximum(users, 1))
-    return np.clip(1.0 - (1.0 - unobserved) * fitted_share[:, None], 0.0, 1.0)
-
-
-def realised_variance(ltv: np.ndarray, last_day: np.ndarray, user_sd: np.ndarray,
-                      users: np.ndarray, unobserved: np.ndarray | None = None) -> np.ndarray:
-    """``(G, D)`` variance of a group's realised mean LTV around its expectation.
-
-    The per-user spread of observed revenue is scaled from the observed span to each day by the
-    LTV's growth, divided by the group's users, and counted only on the share of user-days not
-    yet observed (``unobserved``, default all).
+    The per-user spread of observed revenue (``user_sd``, over the observed span) is carried to
+    each day ``d`` by the LTV's growth: in proportion past the span (a user's revenue to come
+    scales with what the forecast adds), by its square root before it (a shorter span holds
+    fewer purchases, so a relatively larger spread, as for counts), then divided by the
+    group's users.
     """
     n_days = ltv.shape[1]
     observed_ltv = np.take_along_axis(ltv, np.clip(last_day, 0, n_days - 1)[:, None], axis=1)
     scale = np.divide(ltv, observed_ltv, out=np.ones_like(ltv), where=observed_ltv > 0)
-    var = (user_sd[:, None] * np.maximum(scale, 1.0)) ** 2 / np.maximum(users, 1)[:, None]
-    return var if unobserved is None else var * unobserved
+    scale = np.where(scale >= 1.0, scale, np.sqrt(np.maximum(scale, 0.0)))
+    return (user_sd[:, None] * scale) ** 2 / np.maximum(users, 1)[:, None]
 
 
 def widen(ltv: np.ndarray, below: np.ndarray, above: np.ndarray, last_day: np.ndarray,
-          z: float, extrapolation_sd: float) -> CurveLTV:
+          z: float, extrapolation_sd: float | np.ndarray) -> CurveLTV:
     """Band ``ltv − below … ltv + above`` widened by the extrapolation error, kept monotone.
 
     The projected part of the LTV (revenue after each group's last observed day) is uncertain by
     a factor ``exp(±z·s)``, ``s = extrapolation_sd · √ln((d+1)/(last+1))``, combined with the
-    given half-widths in quadrature.
+    given half-widths in quadrature. ``extrapolation_sd`` is one value or one per group.
     """
     n_days = ltv.shape[1]
     day = np.arange(n_days)[None, :]
@@ -139,7 +125,8 @@ def widen(ltv: np.ndarray, below: np.ndarray, above: np.ndarray, last_day: np.nd
     observed_ltv = np.take_along_axis(ltv, np.clip(last_day, 0, n_days - 1)[:, None], axis=1)
     projected = np.maximum(ltv - observed_ltv, 0.0)
     reach = np.log((day + 1.0) / (np.maximum(last_day, 0)[:, None] + 1.0))
-    spread = np.where(future, extrapolation_sd * np.sqrt(np.maximum(reach, 0.0)), 0.0)
+    per_group = np.broadcast_to(np.asarray(extrapolation_sd, dtype=float), (ltv.shape[0],))
+    spread = np.where(future, per_group[:, None] * np.sqrt(np.maximum(reach, 0.0)), 0.0)
     lower = np.maximum(ltv - np.hypot(below, projected * (1.0 - np.exp(-z * spread))), 0.0)
     upper = ltv + np.hypot(above, projected * np.expm1(z * spread))
     return CurveLTV(ltv=ltv, lower=np.maximum.accumulate(lower, axis=1),

@@ -73,7 +73,9 @@ def test_report_run_page_and_slack_agree_on_the_same_forecast(tmp_path):
     from ltvcore.workflow.artifacts import write_outputs
     from ltvcore.workflow.forecast import load_inputs, run_forecast
 
-    write_sample(tmp_path, install_days=14, observed_days=14, n_campaigns=6, users_per_day=40,
+    # Enough users that some campaign's payback is clear: with 90 users a campaign (3 payers)
+    # every band is wide enough to leave all of them at "watch".
+    write_sample(tmp_path, install_days=14, observed_days=14, n_campaigns=6, users_per_day=150,
                  seed=11)
     request = ForecastRequest(target_roas=0.8)
     result = run_forecast(load_inputs(tmp_path / "events.csv", tmp_path / "installs.csv",

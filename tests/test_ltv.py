@@ -1,9 +1,8 @@
-"""Interval pieces shared by the models: realised-mean noise and the extrapolation allowance."""
+"""Interval pieces shared by the models: the mean's sampling noise and the extrapolation allowance."""
 
 import numpy as np
-import pytest
 
-from ltvcore.ltv import realised_variance, unobserved_share, widen, z_value
+from ltvcore.ltv import sampling_variance, widen, z_value
 
 
 def test_widen_scales_only_the_projected_revenue_by_the_extrapolation_factor():
@@ -29,19 +28,18 @@ def test_widen_adds_half_widths_in_quadrature_and_keeps_bands_monotone():
     assert np.all(np.diff(band.lower) >= 0)
 
 
-def test_realised_noise_is_per_user_spread_over_users_on_unobserved_user_days():
+def test_sampling_noise_is_per_user_spread_over_users_carried_by_the_ltvs_growth():
+    ltv = np.array([[1.0, 4.0, 8.0]])
+    var = sampling_variance(ltv, np.array([1]), np.array([3.0]), np.array([100]))
+    # In proportion past the observed span (day 1), by the square root before it.
+    np.testing.assert_allclose(var[0], [9 * 0.25 / 100, 9 / 100, (3 * 2) ** 2 / 100])
+
+
+def test_sampling_noise_counts_observed_days_so_a_reached_horizon_keeps_a_band():
     ltv = np.array([[2.0, 4.0, 8.0]])
-    var = realised_variance(ltv, np.array([1]), np.array([3.0]), np.array([100]))
-    # Spread scaled by the LTV's growth past the observed span, never below the observed one.
-    np.testing.assert_allclose(var[0], [9 / 100, 9 / 100, (3 * 2) ** 2 / 100])
-    half_seen = realised_variance(ltv, np.array([1]), np.array([3.0]), np.array([100]),
-                                  np.full((1, 3), 0.5))
-    np.testing.assert_allclose(half_seen, var * 0.5)
-
-
-def test_unobserved_share_counts_user_days_not_seen_and_users_not_fitted():
-    at_risk = np.array([[10.0, 10.0, 5.0]])                  # half the users are 2 days old
-    share = unobserved_share(at_risk, np.array([10]), np.array([10]), 4)
-    np.testing.assert_allclose(share[0], [0.0, 0.0, 1 - 25 / 30, 1 - 25 / 40])
-    # Users of cohorts too young to feed the fit stay unobserved.
-    assert unobserved_share(at_risk, np.array([20]), np.array([10]), 4)[0, 0] == pytest.approx(0.5)
+    last = np.array([2])                                       # every day observed
+    var = sampling_variance(ltv, last, np.array([3.0]), np.array([100]))
+    assert np.all(var > 0)
+    # Twice the users, half the variance: it is the noise of a mean.
+    np.testing.assert_allclose(sampling_variance(ltv, last, np.array([3.0]), np.array([200])),
+                               var / 2)

@@ -29,11 +29,6 @@ from ltvcore.retention import ActivityCurve, activity_curve
 __all__ = ["AutoModel", "HistoryLearner"]
 
 
-#: Median day-1 activity rate from which the data read as logins rather than purchases. Games
-#: keep 20–50% of players on day 1; shoppers buy again the next day at a few percent.
-LOGIN_DAY1_RATE = 0.1
-
-
 def _is_curve(name: str) -> bool:
     return name == "curve" or name.startswith("curve:")
 
@@ -95,10 +90,10 @@ class AutoModel(ModelDefaults):
         # Fits from day 1 read login data (a living user skips days): where "active" means a
         # purchase, a day-1 rate of a few percent carries too little to fit a law from.
         observed = activity_curve(data.active, data.at_risk)
-        self.day1_rate_ = float(np.median(observed.rate[:, 1]))
+        self.day1_rate_ = observed.day1_rate
+        self.login_data_ = observed.reads_as_logins
         candidates = tuple(name for name in self.candidates
-                           if not name.endswith("-d1") or self.day1_rate_ >= LOGIN_DAY1_RATE)
-        self.login_data_ = self.day1_rate_ >= LOGIN_DAY1_RATE
+                           if not name.endswith("-d1") or self.login_data_)
         curves = [name for name in candidates if _is_curve(name)] if self.login_data_ else []
         if curves:
             candidates = tuple(curves)

@@ -13,8 +13,8 @@ Transactions are paying days after the install day (day 0 is the first purchase,
 never modelled); recency and age are in days. Spend per repeat paying day is Gamma-Gamma on the
 user's mean amount. The forecast is the conditional expectation per user (FHL 2005, eq. 10, on a
 grid of future days, interpolated), times the user's expected amount, pooled per group; observed
-days enter as observed, and the interval combines the realised-mean noise with the
-extrapolation spread the curve model is calibrated with (:mod:`ltvcore.ltv`).
+days enter as observed, and the interval combines the sampling noise of the group's mean with
+the extrapolation spread the curve model is calibrated with (:mod:`ltvcore.ltv`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from ltvcore.arpu import estimate_arpu
 from ltvcore.data.cohorts import CohortData
-from ltvcore.ltv import CurveLTV, realised_variance, unobserved_share, widen, z_value
+from ltvcore.ltv import CurveLTV, sampling_variance, widen, z_value
 from ltvcore.models.base import ModelDefaults
-from ltvcore.models.curve import EXTRAPOLATION_SD
+from ltvcore.models.curve import extrapolation_sd_for
+from ltvcore.retention import activity_curve
 
 __all__ = ["BGNBDModel", "bgnbd_loglik", "conditional_purchases", "fit_bgnbd", "fit_gamma_gamma"]
 
@@ -156,12 +157,15 @@ class BGNBDModel(ModelDefaults):
 
     name = "bgnbd"
 
-    def __init__(self, confidence: float = 0.99, extrapolation_sd: float = EXTRAPOLATION_SD) -> None:
+    def __init__(self, confidence: float = 0.99, extrapolation_sd: float | None = None) -> None:
         self.confidence = confidence
         self.extrapolation_sd = extrapolation_sd
 
     def fit(self, data: CohortData) -> BGNBDModel:
         self.data_ = data
+        self.extrapolation_sd_ = (extrapolation_sd_for(activity_curve(data.active, data.at_risk))
+                                  if self.extrapolation_sd is None
+                                  else np.full(data.n_groups, float(self.extrapolation_sd)))
         n_users, n_groups = len(data.user_group), data.n_groups
         paid = (data.user_day >= 1) & (data.user_revenue > 0)
         who, day, amount = data.user_index[paid], data.user_day[paid], data.user_revenue[paid]
@@ -223,12 +227,10 @@ class BGNBDModel(ModelDefaults):
         day = np.arange(n_days)[None, :]
         daily = np.where(day > last[:, None], projected, observed)
         ltv = np.cumsum(daily, axis=1)
-        unobserved = unobserved_share(data.at_risk, data.groups["users"].to_numpy(),
-                                      data.groups["fit_users"].to_numpy(), n_days)
         z = z_value(self.confidence)
-        half = z * np.sqrt(realised_variance(ltv, last, self.arpu_.user_sd,
-                                             data.groups["users"].to_numpy(), unobserved))
-        return widen(ltv, half, half, last, z, self.extrapolation_sd)
+        half = z * np.sqrt(sampling_variance(ltv, last, self.arpu_.user_sd,
+                                             data.groups["users"].to_numpy()))
+        return widen(ltv, half, half, last, z, self.extrapolation_sd_)
 
     def params(self, g: int) -> dict:
         r, alpha, a, b = np.exp(self.purchase_[g])
@@ -237,7 +239,7 @@ class BGNBDModel(ModelDefaults):
                           "converged": self.purchase_ok_},
                 "gamma_gamma": {"p": float(p), "q": float(1 + q_minus_1), "gamma": float(gamma),
                                 "mean_amount": float(p * gamma / q_minus_1), "converged": self.spend_ok_},
-                "curve": {"extrapolation_sd": self.extrapolation_sd,
+                "curve": {"extrapolation_sd": float(self.extrapolation_sd_[g]),
                           "last_observed_day": int(self.data_.last_day[g])}}
 
     @property

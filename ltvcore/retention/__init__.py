@@ -5,9 +5,9 @@ Every estimator works on all groups at once: inputs are ``(G, D)`` arrays, param
 per-group step control, so 1,000 groups cost about what one does.
 """
 
-from ltvcore.retention.activity import ActivityCurve, activity_curve
+from ltvcore.retention.activity import LOGIN_DAY1_RATE, ActivityCurve, activity_curve
 from ltvcore.retention.bdw import BdWRetention
 from ltvcore.retention.rational import RationalRetention
 from ltvcore.retention.sbg import SBGRetention
 
-__all__ = ["ActivityCurve", "BdWRetention", "RationalRetention", "SBGRetention", "activity_curve"]
+__all__ = ["LOGIN_DAY1_RATE", "ActivityCurve", "BdWRetention", "RationalRetention", "SBGRetention", "activity_curve"]

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ActivityCurve", "activity_curve"]
+__all__ = ["LOGIN_DAY1_RATE", "ActivityCurve", "activity_curve"]
+
+#: Median day-1 activity rate from which the data read as logins rather than purchases. Games
+#: keep 20–50% of players on day 1; shoppers buy again the next day at a few percent.
+LOGIN_DAY1_RATE = 0.1
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,21 @@ class ActivityCurve:
     @property
     def observed(self) -> np.ndarray:
         return self.at_risk > 0
+
+    @property
+    def day1_rates(self) -> np.ndarray:
+        """``(G,)`` day-1 activity rate of each group (0 before anyone reached day 1)."""
+        return self.rate[:, 1] if self.rate.shape[1] > 1 else np.zeros(self.rate.shape[0])
+
+    @property
+    def day1_rate(self) -> float:
+        """Median over groups of the day-1 activity rate."""
+        return float(np.median(self.day1_rates))
+
+    @property
+    def reads_as_logins(self) -> bool:
+        """Whether "active" means a login (a living user skips days) rather than a purchase."""
+        return self.day1_rate >= LOGIN_DAY1_RATE
 
 
 def activity_curve(active: np.ndarray, at_risk: np.ndarray) -> ActivityCurve:

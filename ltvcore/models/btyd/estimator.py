@@ -20,7 +20,7 @@ E[amount | history]``, each in closed form (FHS 2010 for the first). The curve i
 every posterior draw; the point forecast is the mean over draws (MAP: the curve at the mode) and
 the interval the ``confidence`` quantiles over draws (MAP: draws of a per-group Laplace
 approximation). The posterior interval is the uncertainty of the *expected* LTV under the model;
-the forecast's interval adds the noise of the group's realised mean and an extrapolation
+the forecast's interval adds the sampling noise of the group's mean per user and an extrapolation
 allowance for a wrong churn law (:data:`EXTRAPOLATION_SD`), as the curve model does
 (:mod:`ltvcore.ltv`).
 
@@ -39,7 +39,7 @@ from scipy import sparse
 
 from ltvcore.arpu import estimate_arpu
 from ltvcore.data.cohorts import CohortData
-from ltvcore.ltv import CurveLTV, realised_variance, unobserved_share, widen, z_value
+from ltvcore.ltv import CurveLTV, sampling_variance, widen, z_value
 from ltvcore.models.base import ModelDefaults
 from ltvcore.models.btyd.inference import METHODS, InferenceSettings, Posterior, infer, versions
 from ltvcore.models.btyd.latents import Priors, group_params, plain_priors
@@ -74,8 +74,8 @@ ASSUMPTIONS = (
     "group.",
     "No weekday, promotion or seasonal effects; the laws seen in the observed days hold to the "
     "horizon.",
-    "Intervals combine the posterior credible interval of the expected LTV, the noise of the "
-    "group's realised mean on user-days not yet observed, and an extrapolation error of the "
+    "Intervals combine the posterior credible interval of the expected LTV, the sampling noise "
+    "of the group's mean revenue per user, and an extrapolation error of the "
     "projected revenue growing with ln(horizon / observed days) at the rate calibrated on "
     "backtests (extrapolation_sd).",
 )
@@ -190,8 +190,8 @@ class BTYDModel(ModelDefaults):
         """Cumulative LTV per user and its interval for days ``0 … n_days-1``.
 
         The interval starts from the posterior's (the uncertainty of the expected LTV) and adds,
-        as the curve model does, the noise of the group's realised mean on user-days not yet
-        observed and the extrapolation error of the projected revenue
+        as the curve model does, the sampling noise of the group's mean per user (observed
+        days included: the band is for the expected LTV) and the extrapolation error of the projected revenue
         (``extrapolation_sd``): a credible interval alone covered the realised LTV_180 of
         only 22–50% of game campaigns (``benchmarks/btyd_speed.py``).
         """
@@ -207,9 +207,7 @@ class BTYDModel(ModelDefaults):
         ltv = np.maximum.accumulate(point, axis=1)
         z = z_value(self.confidence)
         users = data.groups["users"].to_numpy()
-        noise = z**2 * realised_variance(
-            ltv, data.last_day, estimate_arpu(data).user_sd, users,
-            unobserved_share(data.at_risk, users, data.groups["fit_users"].to_numpy(), n_days))
+        noise = z**2 * sampling_variance(ltv, data.last_day, estimate_arpu(data).user_sd, users)
         below = np.sqrt(np.maximum(ltv - lower, 0.0) ** 2 + noise)
         above = np.sqrt(np.maximum(upper - ltv, 0.0) ** 2 + noise)
         return widen(ltv, below, above, data.last_day, z, self.extrapolation_sd)
