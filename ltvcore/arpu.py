@@ -19,7 +19,7 @@ import numpy as np
 
 from ltvcore.data.cohorts import CohortData
 
-__all__ = ["ArpuEstimate", "estimate_arpu"]
+__all__ = ["MIN_PAYERS", "ArpuEstimate", "estimate_arpu"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class ArpuEstimate:
         return {"arpu": float(self.arpu[g]), "arpu_se": float(self.se[g]),
                 "window_first_day": int(self.first_day[g]), "window_last_day": int(self.last_day[g]),
                 "day0_revenue_per_user": float(self.day0[g])}
+
+
+#: Paying users below which a group's revenue spread is not its own to measure.
+MIN_PAYERS = 10
 
 
 def estimate_arpu(data: CohortData, window: int | None = None) -> ArpuEstimate:
@@ -73,5 +77,13 @@ def estimate_arpu(data: CohortData, window: int | None = None) -> ArpuEstimate:
     sq = np.bincount(data.user_group, weights=(total_i - mean[data.user_group]) ** 2,
                      minlength=n_groups)
     user_sd = np.sqrt(np.divide(sq, np.maximum(count - 1, 1)))
+    # A group with a handful of payers cannot measure its own spread (with none, it would claim
+    # its revenue per user is exactly 0): below MIN_PAYERS it takes at least the spread of all
+    # groups' users together (computed before sharding, so every shard borrows the same).
+    if np.isfinite(data.population_user_sd):
+        payers = np.bincount(data.user_group, weights=(total_i > 0).astype(float),
+                             minlength=n_groups)
+        user_sd = np.where(payers < MIN_PAYERS, np.maximum(user_sd, data.population_user_sd),
+                           user_sd)
     return ArpuEstimate(arpu=arpu, se=se, first_day=first, last_day=last, day0=day0,
                         user_sd=user_sd)

@@ -73,3 +73,17 @@ def test_day_zero_revenue_is_kept_apart():
     estimate = estimate_arpu(cohort(rows, ["a", "b"]))
     assert estimate.day0[0] == pytest.approx(2.0)
     assert estimate.arpu[0] == pytest.approx(1.0)
+
+
+def test_a_group_with_few_payers_takes_at_least_the_population_spread():
+    from dataclasses import replace
+
+    data = cohort(ROWS, ["a", "b", "c"])                      # 2 payers: too few to measure
+    own = estimate_arpu(data).user_sd[0]
+    assert estimate_arpu(replace(data, population_user_sd=own * 3)).user_sd[0] == \
+        pytest.approx(own * 3)
+    # a smaller population spread never narrows the group's own
+    assert estimate_arpu(replace(data, population_user_sd=own / 3)).user_sd[0] == \
+        pytest.approx(own)
+    # unknown population (NaN, the default): the group's own
+    assert estimate_arpu(data).user_sd[0] == pytest.approx(own)

@@ -34,6 +34,10 @@ class CohortData:
         Per eligible user: group index and observed age (as-of minus install date).
     user_revenue, user_day, user_index
         Per active user-day of eligible users: revenue, age and user index into the above.
+    population_user_sd
+        Standard deviation of observed revenue per user over the eligible users of *every*
+        group of the request, also when the arrays hold one shard of them (NaN: unknown), so
+        that a group too small to measure its own spread borrows the same one in any shard.
     """
 
     by: list[str]
@@ -48,6 +52,7 @@ class CohortData:
     user_index: np.ndarray
     user_day: np.ndarray
     user_revenue: np.ndarray
+    population_user_sd: float = float("nan")
 
     @property
     def n_groups(self) -> int:

@@ -77,9 +77,11 @@ def cohort_data(inputs: Inputs, *, by: list[str], as_of: str, observe_days: int,
     days = inputs.arrays()
     gid = _user_groups(inputs, groups, by, as_of)
     age = _day(as_of) - days.install.astype(np.int64)
-    eligible = (gid >= 0) & (age + 1 >= observe_days)
+    old_enough = (age >= 0) & (age + 1 >= observe_days)
     if window_days is not None:
-        eligible &= age < window_days
+        old_enough &= age < window_days
+    population_sd = _user_revenue_sd(days, old_enough, _day(as_of))
+    eligible = (gid >= 0) & old_enough
     kept = eligible[days.user]
     kept &= days.date <= _day(as_of)
     # 32-bit indices: at hundreds of millions of user-days every copy counts.
@@ -105,7 +107,18 @@ def cohort_data(inputs: Inputs, *, by: list[str], as_of: str, observe_days: int,
     return CohortData(by=list(by), groups=frame, at_risk=at_risk, active=active, payers=payers,
                       revenue=revenue, last_day=last_day, user_group=user_group,
                       user_age=user_age, user_index=user_index, user_day=user_day,
-                      user_revenue=user_revenue)
+                      user_revenue=user_revenue, population_user_sd=population_sd)
+
+
+def _user_revenue_sd(days, users: np.ndarray, as_of: int) -> float:
+    """Standard deviation of revenue per user up to ``as_of`` over the users marked ``users``
+    (every group's, before any shard is taken: the same value in every shard)."""
+    count = int(users.sum())
+    if count < 2:
+        return float("nan")
+    kept = users[days.user] & (days.date <= as_of)
+    total = np.bincount(days.user[kept], weights=days.revenue[kept], minlength=users.size)[users]
+    return float(np.std(total, ddof=1))
 
 
 def realised_ltv(inputs: Inputs, by: list[str], as_of: str, horizons) -> pd.DataFrame:

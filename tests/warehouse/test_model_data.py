@@ -79,3 +79,17 @@ def test_large_inputs_spill_through_a_scratch_database_with_the_same_result(samp
     large, _ = _both(sample_dir)
     for name in (*ARRAYS, "user_group", "user_age", "user_index", "user_day", "user_revenue"):
         np.testing.assert_array_equal(getattr(large, name), getattr(small, name), err_msg=name)
+
+
+def test_the_population_spread_is_every_groups_users_and_the_same_in_every_shard(sample_dir):
+    files = (sample_dir / "events.csv", sample_dir / "installs.csv")
+    inputs = load_inputs(*files)
+    whole = cohort_data(inputs, by=["campaign"], as_of="2026-01-25", observe_days=7,
+                        window_days=None)
+    # revenue per eligible user, zero for those who never paid
+    total = np.bincount(whole.user_index, weights=whole.user_revenue,
+                        minlength=len(whole.user_group))
+    assert whole.population_user_sd == pytest.approx(np.std(total, ddof=1), rel=1e-12)
+    spreads = {cohort_data(inputs, by=["campaign"], as_of="2026-01-25", observe_days=7,
+                           window_days=None, shard=(i, 2)).population_user_sd for i in range(2)}
+    assert spreads == {whole.population_user_sd}
