@@ -66,3 +66,12 @@ def test_the_default_ensemble_stays_the_mean_of_sbg_and_rational(inputs):
     data = cohort_data(inputs, by=["campaign"], as_of=inputs.last_event, observe_days=7, window_days=None)
     model = CurveModel().fit(data)
     assert model.retention == "ensemble" and set(model.fits_) == {"sbg", "rational"}
+
+
+def test_trigamma_matches_scipy_over_the_range_the_fit_meets():
+    from scipy.special import polygamma
+
+    from ltvcore.retention.bdw import trigamma
+
+    z = np.exp(np.linspace(-9, 12, 4001))
+    np.testing.assert_allclose(trigamma(z), polygamma(1, z), rtol=1e-10)
