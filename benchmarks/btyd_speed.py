@@ -146,7 +146,7 @@ def calibrate(seeds=(1, 2, 3, 4, 5), confidence: float = 0.99) -> pd.DataFrame:
     """The extrapolation spread of :data:`ltvcore.models.btyd.EXTRAPOLATION_SD`.
 
     Backtests on the calibration seeds with no extrapolation allowance; per kind, the smallest
-    spread whose 99% interval (posterior + realised-mean noise + extrapolation) covers 99% of
+    spread whose 99% interval (posterior + sampling noise of the mean + extrapolation) covers 99% of
     the campaigns' realised LTV at 90–365 days, and, as the curve model was calibrated, the
     99th percentile of ``|ln(actual / forecast)| / √ln(H / (T + 1))`` over ``z``.
     """

@@ -69,7 +69,7 @@ def estimate_arpu(data: CohortData, window: int | None = None) -> ArpuEstimate:
     at_risk0 = data.at_risk[:, 0] if data.at_risk.shape[1] else np.zeros(n_groups)
     day0 = np.divide(data.revenue[:, 0], at_risk0, out=np.zeros(n_groups), where=at_risk0 > 0)
 
-    # Spread of revenue per user over everything observed: the noise of a group's realised mean.
+    # Spread of revenue per user over everything observed: the sampling noise of a group's mean.
     total_i = np.bincount(data.user_index, weights=data.user_revenue, minlength=n_users)
     count = np.bincount(data.user_group, minlength=n_groups).astype(float)
     mean = np.divide(np.bincount(data.user_group, weights=total_i, minlength=n_groups), count,
