@@ -56,9 +56,10 @@ def trigamma(z: np.ndarray) -> np.ndarray:
     """``ψ₁(z)`` for ``z > 0``: ``ψ₁(z) = ψ₁(z + 1) + 1/z²`` up to ``z ≥ 8``, then the asymptotic
     series ``1/z + 1/(2z²) + Σ B₂ₖ/z^(2k+1)`` to ``B₁₀`` (relative error below 1e-11).
 
-    Three times faster than ``scipy.special.polygamma(1, ·)`` (which evaluates the Hurwitz zeta
-    and a discarded digamma): the Newton fit's Hessian takes it on every group × day at every
-    step, most of a 1,000-group fit's time.
+    2.6 times faster than ``scipy.special.polygamma(1, ·)`` (which evaluates the Hurwitz zeta
+    and a discarded digamma; 4.7 against 12.2 ms on 61,000 values): the Newton fit's Hessian
+    takes it on every group × day at every step, and it was half of ``auto``'s 13.9 s on 1,000
+    groups.
     """
     y = np.array(z, dtype=float)
     shift = np.zeros_like(y)

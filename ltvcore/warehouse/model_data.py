@@ -80,7 +80,10 @@ def cohort_data(inputs: Inputs, *, by: list[str], as_of: str, observe_days: int,
     old_enough = (age >= 0) & (age + 1 >= observe_days)
     if window_days is not None:
         old_enough &= age < window_days
-    population_sd = _user_revenue_sd(days, old_enough, _day(as_of))
+    # A shard's arrays hold only its groups' users: the population spread is taken over every
+    # group's first, so that all shards borrow the same one (without shards it comes from the
+    # arrays themselves, with no second pass over the user-days).
+    population_sd = _user_revenue_sd(days, old_enough, _day(as_of)) if shard is not None else None
     eligible = (gid >= 0) & old_enough
     kept = eligible[days.user]
     kept &= days.date <= _day(as_of)
@@ -104,6 +107,9 @@ def cohort_data(inputs: Inputs, *, by: list[str], as_of: str, observe_days: int,
     frame = groups[by].copy()
     frame["users"] = groups["users"].to_numpy(dtype=np.int64)
     frame["fit_users"] = np.bincount(user_group, minlength=n_groups)
+    if population_sd is None:
+        population_sd = _sd(np.bincount(user_index, weights=user_revenue,
+                                        minlength=user_group.size))
     return CohortData(by=list(by), groups=frame, at_risk=at_risk, active=active, payers=payers,
                       revenue=revenue, last_day=last_day, user_group=user_group,
                       user_age=user_age, user_index=user_index, user_day=user_day,
@@ -111,14 +117,16 @@ def cohort_data(inputs: Inputs, *, by: list[str], as_of: str, observe_days: int,
 
 
 def _user_revenue_sd(days, users: np.ndarray, as_of: int) -> float:
-    """Standard deviation of revenue per user up to ``as_of`` over the users marked ``users``
-    (every group's, before any shard is taken: the same value in every shard)."""
-    count = int(users.sum())
-    if count < 2:
-        return float("nan")
+    """Standard deviation of revenue per user up to ``as_of`` over the users marked ``users``,
+    summed in the order the arrays' own users are (the same bits as without shards)."""
     kept = users[days.user] & (days.date <= as_of)
-    total = np.bincount(days.user[kept], weights=days.revenue[kept], minlength=users.size)[users]
-    return float(np.std(total, ddof=1))
+    return _sd(np.bincount(days.user[kept], weights=days.revenue[kept],
+                           minlength=users.size)[users])
+
+
+def _sd(total: np.ndarray) -> float:
+    """Sample standard deviation of revenue per user (NaN below two users)."""
+    return float(np.std(total, ddof=1)) if total.size >= 2 else float("nan")
 
 
 def realised_ltv(inputs: Inputs, by: list[str], as_of: str, horizons) -> pd.DataFrame:

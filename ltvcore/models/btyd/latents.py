@@ -79,9 +79,9 @@ def _index(names: Iterable[str]) -> np.ndarray:
 _VARY = _index(k for k in LATENTS if k not in SHARED)
 _SHARE = _index(k for k in LATENTS if k in SHARED)
 
-#: Box that the mode search stays in, per latent ``(low, high)``. Beyond a concentration of
-#: about e^12 a Beta is a point mass to the data (the likelihood is flat there), and beyond
-#: about e^30 float64 loses the log-Beta differences of the likelihood outright: on BG/NBD data
+#: Box that the mode search stays in, per latent ``(low, high)``. From a concentration of
+#: about e^9 a Beta is a point mass to the data (the likelihood was flat from e^9 to e^20), and
+#: by e^40 float64 has lost the log-Beta differences of the likelihood outright: on BG/NBD data
 #: (84 days observed) L-BFGS followed that rounding noise to a concentration of e^56 and a
 #: "likelihood" of +3e5, and the forecast missed by −45% with a 3%-wide interval. A logit past
 #: ±25 is a probability within 1e-11 of 0 or 1. The bounds sit far outside every prior

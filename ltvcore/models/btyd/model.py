@@ -157,11 +157,9 @@ def _group_mode(stats: SufficientStats, mu: np.ndarray, scale: np.ndarray, start
         return -value, -np.concatenate([grad_vary.ravel(), grad_share])
 
     bounds = [BOUNDS[k] for k in _VARY] * n_groups + [BOUNDS[k] for k in _SHARE]
-    low = np.array([np.nan if b[0] is None else b[0] for b in bounds])
-    high = np.array([np.nan if b[1] is None else b[1] for b in bounds])
-    x0 = np.concatenate([start[:, _VARY].ravel(), start[0, _SHARE]])
-    x0 = np.where(np.isnan(low), x0, np.maximum(x0, low))
-    x0 = np.where(np.isnan(high), x0, np.minimum(x0, high))
+    low = [-np.inf if b[0] is None else b[0] for b in bounds]
+    high = [np.inf if b[1] is None else b[1] for b in bounds]
+    x0 = np.clip(np.concatenate([start[:, _VARY].ravel(), start[0, _SHARE]]), low, high)
     with np.errstate(all="ignore"):
         result = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": maxiter, "gtol": 1e-6})
