@@ -1,4 +1,4 @@
-"""``--model bgnbd``: BG/NBD purchases with Gamma-Gamma spend, by maximum likelihood per group.
+"""``--model bgnbd``: BG/NBD purchases with Gamma-Gamma spend, partially pooled across groups.
 
 The peers' classic (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way", Marketing
 Science 24(2); "RFM and CLV", JMR 42(4)). A user buys at rate ``λ ~ Gamma(r, α)`` while alive
@@ -20,7 +20,6 @@ the extrapolation spread the curve model is calibrated with (:mod:`ltvcore.ltv`)
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from ltvcore.arpu import estimate_arpu
@@ -28,6 +27,7 @@ from ltvcore.data.cohorts import CohortData
 from ltvcore.ltv import CurveLTV, sampling_variance, widen, z_value
 from ltvcore.models.base import ModelDefaults
 from ltvcore.models.curve import extrapolation_sd_for
+from ltvcore.models.pooling import Pooled, fit_pooled
 from ltvcore.retention import activity_curve
 
 __all__ = ["BGNBDModel", "bgnbd_loglik", "conditional_purchases", "fit_bgnbd", "fit_gamma_gamma"]
@@ -65,31 +65,30 @@ def bgnbd_loglik(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, age: np.
     return value, np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b], axis=1)
 
 
-def _fit_groups(objective, start: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Maximise a sum of per-group log-likelihoods jointly (separable: one L-BFGS for all)."""
-    shape = start.shape
-    result = minimize(lambda flat: objective(flat.reshape(shape)), start.ravel(), jac=True,
-                      method="L-BFGS-B", bounds=[(-_BOUND, _BOUND)] * start.size,
-                      options={"maxiter": 2000, "gtol": 1e-7})
-    return result.x.reshape(shape), bool(result.success)
+def _group_loglik(rows_loglik, group: np.ndarray, weight: np.ndarray, n_groups: int):
+    """Per-group sums of a per-row log-likelihood with gradient (rows weighted by ``weight``)."""
+
+    def loglik(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, g = rows_loglik(theta[group])
+        grad = np.stack([np.bincount(group, weight * g[:, k], n_groups)
+                         for k in range(theta.shape[1])], axis=1)
+        return np.bincount(group, weight * value, n_groups), grad
+
+    return loglik
 
 
 def fit_bgnbd(group: np.ndarray, x: np.ndarray, tx: np.ndarray, age: np.ndarray,
-              count: np.ndarray, n_groups: int) -> tuple[np.ndarray, bool]:
-    """Maximum-likelihood ``(G, 4)`` ln (r, α, a, b) per group from collapsed rows with counts."""
+              count: np.ndarray, n_groups: int, pool: bool = True) -> Pooled:
+    """``(G, 4)`` ln (r, α, a, b) per group from collapsed rows with counts, partially pooled
+    across groups (:mod:`ltvcore.models.pooling`; ``pool=False``: maximum likelihood per group)."""
     mean_x = np.bincount(group, count * x, n_groups) / np.maximum(np.bincount(group, count, n_groups), 1)
     mean_age = np.bincount(group, count * age, n_groups) / np.maximum(np.bincount(group, count, n_groups), 1)
     start = np.stack([np.full(n_groups, np.log(0.5)),
                       np.log(0.5 * np.maximum(mean_age, 1.0) / np.maximum(mean_x, 0.05)),
                       np.zeros(n_groups), np.full(n_groups, np.log(3.0))], axis=1)
-    scale = max(float(count.sum()), 1.0)
-
-    def objective(theta):
-        value, g = bgnbd_loglik(theta[group], x, tx, age, grad=True)
-        grad = np.stack([np.bincount(group, count * g[:, k], n_groups) for k in range(4)], axis=1)
-        return -float(np.sum(count * value)) / scale, -grad.ravel() / scale
-
-    return _fit_groups(objective, start)
+    loglik = _group_loglik(lambda theta: bgnbd_loglik(theta, x, tx, age, grad=True), group, count,
+                           n_groups)
+    return fit_pooled(loglik, start, bound=_BOUND, scale=max(float(count.sum()), 1.0), pool=pool)
 
 
 def gamma_gamma_loglik(log_params: np.ndarray, x: np.ndarray, mean_amount: np.ndarray,
@@ -110,20 +109,16 @@ def gamma_gamma_loglik(log_params: np.ndarray, x: np.ndarray, mean_amount: np.nd
 
 
 def fit_gamma_gamma(group: np.ndarray, x: np.ndarray, mean_amount: np.ndarray,
-                    n_groups: int) -> tuple[np.ndarray, bool]:
-    """``(G, 3)`` Gamma-Gamma log parameters per group from its repeat buyers (``x ≥ 1``)."""
+                    n_groups: int, pool: bool = True) -> Pooled:
+    """``(G, 3)`` Gamma-Gamma log parameters per group from its repeat buyers (``x ≥ 1``),
+    partially pooled across groups like :func:`fit_bgnbd`."""
     level = np.bincount(group, mean_amount, n_groups) / np.maximum(np.bincount(group, minlength=n_groups), 1)
     level = np.where(level > 0, level, np.mean(mean_amount) if mean_amount.size else 1.0)
     start = np.stack([np.full(n_groups, np.log(2.0)), np.full(n_groups, np.log(2.0)),
                       np.log(level * 1.5)], axis=1)  # mean pγ/(q−1) = level
-    scale = max(float(x.size), 1.0)
-
-    def objective(theta):
-        value, g = gamma_gamma_loglik(theta[group], x, mean_amount, grad=True)
-        grad = np.stack([np.bincount(group, g[:, k], n_groups) for k in range(3)], axis=1)
-        return -float(np.sum(value)) / scale, -grad.ravel() / scale
-
-    return _fit_groups(objective, start)
+    loglik = _group_loglik(lambda theta: gamma_gamma_loglik(theta, x, mean_amount, grad=True),
+                           group, np.ones(x.size), n_groups)
+    return fit_pooled(loglik, start, bound=_BOUND, scale=max(float(x.size), 1.0), pool=pool)
 
 
 def conditional_purchases(log_params: np.ndarray, x, tx, age, t) -> np.ndarray:
@@ -153,9 +148,10 @@ def _grid(span: int) -> np.ndarray:
 
 
 class BGNBDModel(ModelDefaults):
-    """BG/NBD + Gamma-Gamma per group, by maximum likelihood."""
+    """BG/NBD + Gamma-Gamma per group, partially pooled maximum likelihood."""
 
     name = "bgnbd"
+    names = ("r", "alpha", "a", "b")
 
     def __init__(self, confidence: float = 0.99, extrapolation_sd: float | None = None) -> None:
         self.confidence = confidence
@@ -182,11 +178,13 @@ class BGNBDModel(ModelDefaults):
         self.rows_ = keys
         self.row_of_user_ = inverse.ravel()
         g = keys[:, 0].astype(np.int64)
-        self.purchase_, self.purchase_ok_ = fit_bgnbd(g, keys[:, 1], keys[:, 2], keys[:, 3],
-                                                      count.astype(float), n_groups)
+        self.purchase_fit_ = fit_bgnbd(g, keys[:, 1], keys[:, 2], keys[:, 3], count.astype(float),
+                                       n_groups)
+        self.purchase_ = self.purchase_fit_.params
         buyers = x > 0
-        self.spend_, self.spend_ok_ = fit_gamma_gamma(data.user_group[buyers], x[buyers],
-                                                      spent[buyers] / x[buyers], n_groups)
+        self.spend_fit_ = fit_gamma_gamma(data.user_group[buyers], x[buyers],
+                                          spent[buyers] / x[buyers], n_groups)
+        self.spend_ = self.spend_fit_.params
         p, q, gamma = (np.exp(self.spend_[:, 0]), 1 + np.exp(self.spend_[:, 1]),
                        np.exp(self.spend_[:, 2]))
         ug = data.user_group
@@ -233,12 +231,14 @@ class BGNBDModel(ModelDefaults):
         return widen(ltv, half, half, last, z, self.extrapolation_sd_)
 
     def params(self, g: int) -> dict:
-        r, alpha, a, b = np.exp(self.purchase_[g])
         p, q_minus_1, gamma = np.exp(self.spend_[g])
-        return {"bgnbd": {"r": float(r), "alpha": float(alpha), "a": float(a), "b": float(b),
-                          "converged": self.purchase_ok_},
+        purchases = {k: float(v) for k, v in zip(self.names, np.exp(self.purchase_[g]))}
+        return {"bgnbd": {**purchases, "converged": self.purchase_fit_.converged,
+                               "population": self.purchase_fit_.population(self.names)},
                 "gamma_gamma": {"p": float(p), "q": float(1 + q_minus_1), "gamma": float(gamma),
-                                "mean_amount": float(p * gamma / q_minus_1), "converged": self.spend_ok_},
+                                "mean_amount": float(p * gamma / q_minus_1),
+                                "converged": self.spend_fit_.converged,
+                                "population": self.spend_fit_.population(("p", "q_minus_1", "gamma"))},
                 "curve": {"extrapolation_sd": float(self.extrapolation_sd_[g]),
                           "last_observed_day": int(self.data_.last_day[g])}}
 

@@ -28,7 +28,8 @@ def cdnow():
 def test_reproduces_the_published_bgnbd_estimates_on_cdnow(cdnow):
     rows = cdnow.groupby(["x", "t_x", "T"]).size().reset_index(name="n")
     x, tx, age = (rows[c].to_numpy(float) for c in ("x", "t_x", "T"))
-    theta, converged = fit_bgnbd(np.zeros(len(rows), int), x, tx, age, rows["n"].to_numpy(float), 1)
+    fit = fit_bgnbd(np.zeros(len(rows), int), x, tx, age, rows["n"].to_numpy(float), 1)
+    theta, converged = fit.params, fit.converged
     assert converged
     # Fader, Hardie & Lee 2005, Table 1: r = 0.243, α = 4.414, a = 0.793, b = 2.426, LL = −9582.4.
     assert np.exp(theta[0]) == pytest.approx([0.243, 4.414, 0.793, 2.426], abs=6e-4)
@@ -40,8 +41,9 @@ def test_reproduces_the_published_bgnbd_estimates_on_cdnow(cdnow):
 
 def test_reproduces_the_published_gamma_gamma_estimates_on_cdnow(cdnow):
     buyers = cdnow[cdnow["x"] > 0]
-    theta, converged = fit_gamma_gamma(np.zeros(len(buyers), int), buyers["x"].to_numpy(float),
-                                       buyers["zbar"].to_numpy(float), 1)
+    fit = fit_gamma_gamma(np.zeros(len(buyers), int), buyers["x"].to_numpy(float),
+                          buyers["zbar"].to_numpy(float), 1)
+    theta, converged = fit.params, fit.converged
     assert converged
     p, q, gamma = np.exp(theta[0, 0]), 1 + np.exp(theta[0, 1]), np.exp(theta[0, 2])
     # Fader, Hardie & Lee 2005 ("RFM and CLV"): p = 6.25, q = 3.74, γ = 15.44.
