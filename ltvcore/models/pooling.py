@@ -5,8 +5,8 @@ fast its buyers die, so a per-group BG/NBD fit guesses: on the CDNOW purchase da
 the 365-day LTV by 13% with a week observed, where one fit pooled over all weekly cohorts
 missed by 4% (the older cohorts know the death rate). Pooling everything is wrong where the
 groups truly differ (campaigns of other channels, games or prices). Empirical Bayes (Efron &
-Morris 1975; the random-effects fit of DerSimonian & Laird 1986 on the Laplace approximations)
-lets the data decide how much:
+Morris 1975), a random-effects fit on the groups' Laplace approximations, lets the data decide
+how much:
 
 1. each group's maximum-likelihood estimate ``û_g`` and its Laplace covariance ``V_g`` (the
    inverse of the observed information, by central differences of the gradient);
@@ -144,16 +144,16 @@ def fit_pooled(loglik: GroupLoglik, start: np.ndarray, *, bound: float, scale: f
     mean, spread = np.full(k, np.nan), np.full(k, np.inf)
     if not pool or n_groups < MIN_GROUPS:
         return Pooled(params=mle, mle=mle, mean=mean, spread=spread, converged=ok)
-    estimate, covariance = mle, laplace_covariance(loglik, mle)
+    covariance = laplace_covariance(loglik, mle)
     # A coordinate at the edge of the box (the likelihood still rising) or with a Laplace sd
     # above 10 (flat) informs no population: it enters with a variance that carries no weight.
-    informed = (np.abs(estimate) < bound - 1.0) & (np.diagonal(covariance, axis1=1, axis2=2) < 100.0)
+    informed = (np.abs(mle) < bound - 1.0) & (np.diagonal(covariance, axis1=1, axis2=2) < 100.0)
     pooled = informed.sum(0) >= MIN_GROUPS
     if pooled.any():
         blank = ~informed
         covariance = np.where(blank[:, :, None] | blank[:, None, :], 0.0, covariance)
         covariance += np.einsum("gi,ij->gij", blank * 1e6, np.eye(k))
-        mean, spread = _random_effects(estimate, covariance, pooled)
+        mean, spread = _random_effects(mle, covariance, pooled)
     if not np.isfinite(spread).any():
         return Pooled(params=mle, mle=mle, mean=mean, spread=spread, converged=ok)
     prior_mean = np.where(np.isfinite(mean), mean, 0.0)[None, :]
